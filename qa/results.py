@@ -1,0 +1,66 @@
+"""What the API returns: small, typed, serialisable result types."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from qa.transcript import Passage
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved passage. `score` is the fused score that ranked it."""
+
+    passage: Passage
+    score: float
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One to a few consecutive complete sentences of one turn, verbatim at `start:end`."""
+
+    text: str
+    speaker: str | None
+    role: str | None
+    title: str
+    date: dt.date | None
+    place: str | None
+    doc_id: str
+    turn: int
+    start: int
+    end: int
+    score: float
+    highlight: tuple[int, int]  # the best sentence, in the same source offsets
+    retranslated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    doc_id: str
+    title: str
+    date: dt.date | None
+    place: str | None
+    format: str
+    turns: int
+    passages: int
+    speakers: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Answer:
+    question: str
+    quotes: list[Quote]
+    abstained: bool
+    closest: list[Hit] = field(default_factory=list)
+    # Filters in force: those given by the caller and those the question implied.
+    filters: dict[str, Any] = field(default_factory=dict)
+    implied_filters: dict[str, Any] = field(default_factory=dict)
+
+    def to_markdown(self) -> str:
+        from qa.rendering import answer_to_markdown
+
+        return answer_to_markdown(self)

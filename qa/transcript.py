@@ -1,0 +1,69 @@
+"""The data model: transcripts, speaker turns and citable passages.
+
+Offsets are the truth: every `Turn` and `Passage` points into `Transcript.text`
+with `start`/`end`, and its `text` is always `Transcript.text[start:end]`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One speaker's uninterrupted contribution (or a narrative block with no speaker)."""
+
+    index: int
+    speaker: str | None  # canonical name; None for narrative text that no one speaks
+    label: str | None  # the label exactly as written in the source ("President of Russia Vladimir Putin")
+    role: str | None  # title taken from the label ("President of Russia")
+    text: str
+    start: int
+    end: int
+    retranslated: bool = False
+    time_start: float | None = None  # seconds, for formats with timestamps
+    time_end: float | None = None
+
+
+@dataclass(slots=True)
+class Transcript:
+    doc_id: str
+    title: str
+    turns: list[Turn]
+    text: str  # the plain text all offsets point into
+    date: dt.date | None = None
+    time: str | None = None
+    place: str | None = None
+    lead: str | None = None
+    topics: list[str] = field(default_factory=list)
+    geography: list[str] = field(default_factory=list)
+    persons: list[str] = field(default_factory=list)
+    source: str | None = None  # path the transcript was read from
+    format: str = "unknown"
+
+    @property
+    def speakers(self) -> list[str]:
+        """Canonical speakers in order of first appearance."""
+        seen: dict[str, None] = {}
+        for turn in self.turns:
+            if turn.speaker:
+                seen.setdefault(turn.speaker, None)
+        return list(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A window of one turn: the unit that is indexed, retrieved and quoted from."""
+
+    doc_id: str
+    turn: int  # index of the turn in `Transcript.turns`
+    speaker: str | None
+    role: str | None
+    date: dt.date | None
+    title: str
+    place: str | None
+    text: str
+    start: int
+    end: int
+    retranslated: bool = False

@@ -1,0 +1,58 @@
+"""Shared fixtures. Tests on ../shared/datasets skip with a reason when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED = Path(os.environ.get("TQA_SHARED", ROOT.parent / "shared"))
+DATASETS = SHARED / "datasets"
+KREMLIN = DATASETS / "kremlin" / "transcripts"
+QMSUM = DATASETS / "qmsum"
+FRIENDSQA = DATASETS / "friendsqa" / "friendsqa_tune.json"
+SEED = SHARED / "seeds" / "000_0a384060a0b7fcaf.txt"
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared development data beside the project); not found")
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def seed_path() -> Path:
+    return _need(SEED)
+
+
+@pytest.fixture(scope="session")
+def kremlin_dir() -> Path:
+    return _need(KREMLIN)
+
+
+@pytest.fixture(scope="session")
+def qmsum_dir() -> Path:
+    return _need(QMSUM)
+
+
+@pytest.fixture(scope="session")
+def friendsqa_path() -> Path:
+    return _need(FRIENDSQA)
