@@ -1,0 +1,572 @@
+"""Question understanding: who, when and what a question asks about → a `Query`.
+
+Pure functions over what the index knows (its speakers and their aliases, its date
+range) so they are cheap and testable without a model. People named as the one
+speaking become a speaker filter; times become a date range (dates are parsed by
+`dateparser`, and relative ones — "last year" — are relative to the corpus's latest
+date, because "now" for a 2010–2020 archive is its end); follow-ups inherit the
+previous question's speaker, dates, topic and documents.
+
+History format (what `answer(..., history=...)` and the chat pass): a list, oldest
+first, of either `(question, Answer)` pairs or dicts `{"question": str, "answer": Answer}`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from qa.results import Answer
+
+# ---------------------------------------------------------------- words
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STOPWORDS = _words("""a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each else few for from
+    further had has have having he her here hers herself him himself his how i if in into is it its
+    itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them themselves
+    then there these they this those through to too under until up very was we were what when
+    where which while who whom why will with would you your yours yourself yourselves let lets
+    anything something thing things tell told say said says saying speak spoke talk talked talking
+    mention mentioned think thought view views opinion regarding concerning according did does
+    anyone someone somebody anybody whether per please ever get got give gave make made
+    mr mrs ms dr""")
+"""Function words and question scaffolding: what a question shares with any answer."""
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+PRONOUNS = _words("he she they him her them his hers their theirs it its this that there")
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words that carry the topic (no stopwords, no possessive 's)."""
+    words = []
+    for match in _TOKEN.finditer(text):
+        word = re.sub(r"['’]s?$", "", match.group().lower())
+        if len(word) > 1 and word not in STOPWORDS and not word.isdigit():
+            words.append(word)
+    return words
+
+
+# ---------------------------------------------------------------- the query
+
+
+@dataclass(slots=True)
+class Query:
+    """What to search for and under which filters; `implied` lists the filters the question implied."""
+
+    question: str
+    search_text: (
+        str  # what retrieval gets: the question, minus date phrases it turned into filters,
+    )
+    # plus the topic of the previous question for topic-less follow-ups
+    speaker: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    doc: str | None = None
+    who: bool = False  # "Who said …?": the answer leads with the speaker's name
+    topic: str = ""  # the question's own topic words ("" for "What else did she say?")
+    mentioned: tuple[str, ...] = ()  # people named who are not the speaker (counterparts, events)
+    follow_up: bool = False
+    boost_docs: tuple[str, ...] = ()  # documents of the previous answer: the event still in play
+    exclude_spans: tuple[tuple[str, int, int], ...] = ()  # (doc, start, end) already quoted
+    event: str = ""  # the occasion named ("the Helsinki summit"), carried into follow-ups
+    implied: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in ("speaker", "since", "until", "doc"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+# ---------------------------------------------------------------- speakers
+
+_PARTICLES = _words("le la de du des da di van von der den al el bin ibn dos das del")
+_NAME_TOKEN = re.compile(r"[A-Za-zÀ-ÿ][\w'’\-.]*")
+_GENERIC_NAMES = _words("""question questions remark remarks reply answer response comment audience participant
+    participants moderator speaker voice narrator interpreter unknown all everyone president
+    chairman minister host""")
+_SUBJECT_BEFORE = re.compile(
+    r"\b(did|does|do|has|have|had|was|is|would|will|could|can|should|might|according to|"
+    r"how|why|when|where)\s+$",
+    re.IGNORECASE,
+)
+_SUBJECT_AFTER = re.compile(
+    r"^\s*(say|says|said|tell|tells|told|think|thinks|thought|believe|believes|claim|claims|"
+    r"argue|argues|argued|mention|mentions|mentioned|stress|stressed|note|noted|suggest|"
+    r"suggested|propose|proposed|explain|explained|reply|replied|answer|answered|respond|"
+    r"responded|describe|described|call|called|warn|warned|promise|promised|want|wanted|"
+    r"feel|felt|view|views|see|saw|criticise|criticize|criticised|criticized|praise|praised|"
+    r"on|about|think|insist|insisted|admit|admitted|announce|announced|ask|asked|complain|"
+    r"complained)\b",
+    re.IGNORECASE,
+)
+_EVENT_NOUNS = re.compile(
+    r"^['’]s?\s+(meeting|meetings|visit|visits|talks|summit|trip|call|conversation|"
+    r"phone|telephone|reception|ceremony)\b",
+    re.IGNORECASE,
+)
+_POSSESSIVE = re.compile(r"^['’]s?\b")
+
+
+@dataclass(frozen=True, slots=True)
+class NameMatch:
+    canonical: str
+    start: int
+    end: int  # end of the name in the question, before any possessive
+    speaking: bool  # the question asks what this person said
+
+
+class SpeakerNames:
+    """Finds names of known speakers in a question: full names, any alias, surnames alone.
+
+    Built from `speakers` (canonical, most turns first: an ambiguous surname goes to the
+    speaker with most turns) and an optional `resolve(name) -> canonical | None`
+    (the index's alias table).
+    """
+
+    def __init__(
+        self, speakers: Sequence[str], resolve: Callable[[str], str | None] | None = None
+    ) -> None:
+        self._resolve = resolve
+        self._variants: dict[str, str] = {}
+        for name in speakers:
+            self._add(name.lower(), name)
+        for name in speakers:  # surnames after every full name, so full names win
+            tokens = name.split()
+            if len(tokens) < 2:
+                continue
+            for i in range(1, len(tokens)):
+                tail = tokens[i:]
+                if tail[0].lower() in _PARTICLES and len(tail) == 1:
+                    continue
+                if len(tail) == 1 and tail[0].lower().rstrip(".") in _PARTICLES:
+                    continue
+                self._add(" ".join(tail).lower(), name)
+
+    def _add(self, key: str, name: str) -> None:
+        key = key.strip()
+        if not key or key in _GENERIC_NAMES or key in STOPWORDS or len(key) < 3:
+            return
+        self._variants.setdefault(key, name)
+
+    def _lookup(self, phrase: str) -> str | None:
+        key = phrase.lower()
+        if key in _GENERIC_NAMES or key in STOPWORDS:
+            return None
+        found = self._variants.get(key)
+        if found is None and self._resolve is not None and len(key) >= 3:
+            found = self._resolve(phrase)
+        return found
+
+    def find(self, question: str) -> list[NameMatch]:
+        """Known people named in `question`, in order, with whether each is the one speaking."""
+        tokens = list(_NAME_TOKEN.finditer(question))
+        matches: list[NameMatch] = []
+        i = 0
+        while i < len(tokens):
+            word = tokens[i].group()
+            if not word[0].isupper():
+                i += 1
+                continue
+            found = None
+            # Longest run of name-like tokens starting here (capitalised, or particles inside a name).
+            j = i
+            while j + 1 < len(tokens) and j - i < 5:
+                nxt = tokens[j + 1].group()
+                gap = question[tokens[j].end() : tokens[j + 1].start()]
+                if gap.strip() not in ("", "-") or not (
+                    nxt[0].isupper() or nxt.lower() in _PARTICLES
+                ):
+                    break
+                j += 1
+            for end in range(j, i - 1, -1):
+                start_char = tokens[i].start()
+                end_char = tokens[end].end()
+                phrase = re.sub(r"['’]s?$", "", question[start_char:end_char]).rstrip(".")
+                canonical = self._lookup(phrase)
+                if canonical:
+                    name_end = start_char + len(phrase)
+                    found = NameMatch(canonical, start_char, name_end, False)
+                    i = end + 1
+                    break
+            if found is None:
+                i += 1
+                continue
+            matches.append(found)
+        return [self._with_role(question, m) for m in matches]
+
+    @staticmethod
+    def _with_role(question: str, match: NameMatch) -> NameMatch:
+        before = question[: match.start]
+        after = question[match.end :]
+        before = re.sub(
+            r"\b(mr|mrs|ms|dr|president|prime minister|minister|chancellor)\.?\s+$",
+            "",
+            before,
+            flags=re.I,
+        )
+        if _EVENT_NOUNS.match(after):
+            speaking = False
+        elif _POSSESSIVE.match(after):
+            speaking = True
+        elif re.search(
+            r"\b(with|to|and|for|by|from|against|between|meet|met|meeting|visit)\s+$", before, re.I
+        ):
+            speaking = False
+        else:
+            speaking = bool(_SUBJECT_BEFORE.search(before) or _SUBJECT_AFTER.match(after))
+        return NameMatch(match.canonical, match.start, match.end, speaking)
+
+
+# ---------------------------------------------------------------- dates
+
+_MONTHS = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DATE = (
+    rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS},?\s+\d{{4}}|"
+    rf"{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|{_MONTHS},?\s+\d{{4}}|"
+    rf"(?<![\d-])(?:19|20)\d{{2}}(?![\d-]))"
+)
+_RANGE = re.compile(
+    rf"\b(?:between|from)\s+(?P<a>{_DATE})\s+(?:and|to|until|till|through)\s+(?P<b>{_DATE})",
+    re.IGNORECASE,
+)
+_MONTH_RANGE = re.compile(
+    rf"\b(?:between|from)\s+(?P<a>{_MONTHS})\s+(?:and|to|until|till|through)\s+(?P<b>{_MONTHS})\s+(?P<y>\d{{4}})",
+    re.IGNORECASE,
+)
+_SINGLE = re.compile(
+    rf"\b(?P<prep>in|on|during|since|after|before|until|till|through|by|of|from|as of)?\s*"
+    rf"(?P<d>{_DATE})",
+    re.IGNORECASE,
+)
+_LAST_OF_CORPUS = re.compile(
+    r"\b(?:in\s+|during\s+|over\s+)?the\s+(?:last|final|latest|most recent)\s+(?P<n>\d+\s+|two\s+|three\s+)?"
+    r"(?P<unit>year|month|week)s?\s+(?:of|in)\s+the\s+(?:corpus|archive|data|transcripts|collection)\b",
+    re.IGNORECASE,
+)
+_RELATIVE = re.compile(
+    r"\b(?:in\s+|during\s+|over\s+)?(?:the\s+)?(?P<which>last|past|previous|this)\s+"
+    r"(?P<n>\d+\s+|two\s+|three\s+|few\s+)?(?P<unit>year|month|week)s?\b",
+    re.IGNORECASE,
+)
+_NUMBERS = {"two": 2, "three": 3, "few": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class DateFilter:
+    since: dt.date | None
+    until: dt.date | None
+    span: tuple[int, int]  # where the phrase is in the question
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    from dateparser.date import DateDataParser
+
+    return DateDataParser(
+        languages=["en"],
+        settings={"PREFER_DAY_OF_MONTH": "first", "REQUIRE_PARTS": ["year"]},
+    )
+
+
+def parse_period(text: str) -> tuple[dt.date, dt.date] | None:
+    """A date phrase ("March 2017", "2018", "24 March 2017") → its first and last day."""
+    data = _parser().get_date_data(text.strip().rstrip(","))
+    if data is None or data.date_obj is None:
+        return None
+    day = data.date_obj.date()
+    if data.period == "year":
+        return dt.date(day.year, 1, 1), dt.date(day.year, 12, 31)
+    if data.period == "month":
+        return day.replace(day=1), _month_end(day)
+    return day, day
+
+
+def _month_end(day: dt.date) -> dt.date:
+    first_next = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return first_next - dt.timedelta(days=1)
+
+
+def _shift_months(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def parse_dates(question: str, latest: dt.date | None = None) -> DateFilter | None:
+    """The date range a question asks about, or None. `latest`: the corpus's last date ("now")."""
+    match = _LAST_OF_CORPUS.search(question)
+    if match and latest is not None:
+        n = _count(match.group("n"))
+        since = _ago(latest, match.group("unit").lower(), n)
+        return DateFilter(since, latest, match.span())
+    match = _RANGE.search(question)
+    if match:
+        a, b = parse_period(match.group("a")), parse_period(match.group("b"))
+        if a and b:
+            return DateFilter(a[0], b[1], match.span())
+    match = _MONTH_RANGE.search(question)
+    if match:
+        year = match.group("y")
+        a = parse_period(f"{match.group('a')} {year}")
+        b = parse_period(f"{match.group('b')} {year}")
+        if a and b:
+            return DateFilter(a[0], b[1], match.span())
+    for match in _SINGLE.finditer(question):
+        period = parse_period(match.group("d"))
+        if period is None:
+            continue
+        prep = (match.group("prep") or "").lower()
+        first, last = period
+        span = (match.start("prep") if match.group("prep") else match.start("d"), match.end())
+        if prep in ("since", "from", "as of"):
+            return DateFilter(first, None, span)
+        if prep == "after":
+            return DateFilter(last + dt.timedelta(days=1), None, span)
+        if prep == "before":
+            return DateFilter(None, first - dt.timedelta(days=1), span)
+        if prep in ("until", "till", "through", "by"):
+            return DateFilter(None, last, span)
+        return DateFilter(first, last, span)
+    match = _RELATIVE.search(question)
+    if match and latest is not None:
+        which, unit = match.group("which").lower(), match.group("unit").lower()
+        n = _count(match.group("n"))
+        if which == "this":
+            since = dt.date(latest.year, 1, 1) if unit == "year" else latest.replace(day=1)
+            if unit == "week":
+                since = latest - dt.timedelta(days=latest.weekday())
+            return DateFilter(since, latest, match.span())
+        if which == "last" and match.group("n") is None:
+            # "last year" / "last month": the previous calendar period, as a person would mean it.
+            if unit == "year":
+                return DateFilter(
+                    dt.date(latest.year - 1, 1, 1), dt.date(latest.year - 1, 12, 31), match.span()
+                )
+            if unit == "month":
+                first = _shift_months(latest.replace(day=1), -1)
+                return DateFilter(first, _month_end(first), match.span())
+        return DateFilter(_ago(latest, unit, n), latest, match.span())
+    return None
+
+
+def _count(text: str | None) -> int:
+    if not text:
+        return 1
+    text = text.strip().lower()
+    return _NUMBERS.get(text) or int(text)
+
+
+def _ago(latest: dt.date, unit: str, n: int) -> dt.date:
+    if unit == "year":
+        try:
+            return latest.replace(year=latest.year - n) + dt.timedelta(days=1)
+        except ValueError:  # 29 February
+            return latest.replace(year=latest.year - n, day=28) + dt.timedelta(days=1)
+    if unit == "month":
+        shifted = _shift_months(latest.replace(day=1), -n)
+        return shifted.replace(day=min(latest.day, _month_end(shifted).day)) + dt.timedelta(days=1)
+    return latest - dt.timedelta(weeks=n) + dt.timedelta(days=1)
+
+
+# ---------------------------------------------------------------- who / follow-ups
+
+_WHO = re.compile(
+    r"^\s*(?:who|which\s+(?:speaker|person|participant|official|leader|one))\b(?!\s+(?:did|does|do|is|are|was|were|will|would|has|have)\b)",
+    re.IGNORECASE,
+)
+_FOLLOW_UP_START = re.compile(
+    r"^\s*(?:and|also|so|then|what\s+else|anything\s+else|how\s+about|what\s+about|"
+    r"did\s+(?:he|she|they)|does\s+(?:he|she|they)|more|else|tell\s+me\s+more)\b",
+    re.IGNORECASE,
+)
+_PERSON_PRONOUN = re.compile(r"\b(he|she|they|him|her|them|his|hers|their)\b", re.IGNORECASE)
+_TOPIC_SCAFFOLD = _words("else more further another other also")
+
+
+def _history_pairs(history: Iterable[Any] | None) -> list[tuple[str, Answer]]:
+    pairs: list[tuple[str, Answer]] = []
+    for item in history or ():
+        if isinstance(item, Mapping):
+            question, answer = item.get("question"), item.get("answer")
+        elif isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2:
+            question, answer = item
+        else:
+            raise TypeError(
+                "history items must be (question, Answer) pairs or {'question', 'answer'} dicts"
+            )
+        if isinstance(question, str) and isinstance(answer, Answer):
+            pairs.append((question, answer))
+    return pairs
+
+
+def topic_of(
+    text: str, names: Iterable[NameMatch] = (), date_span: tuple[int, int] | None = None
+) -> str:
+    """The topic words of a question: content words minus names, date phrases and pronouns."""
+    cut = text
+    spans = sorted(
+        [(m.start, m.end) for m in names] + ([date_span] if date_span else []), reverse=True
+    )
+    for start, end in spans:
+        cut = cut[:start] + " " + cut[end:]
+    words = [
+        w
+        for w in content_words(cut)
+        if w not in PRONOUNS and w not in _TOPIC_SCAFFOLD and not re.fullmatch(r"\d+", w)
+    ]
+    return " ".join(words)
+
+
+def understand(
+    question: str,
+    speakers: SpeakerNames | None = None,
+    latest: dt.date | None = None,
+    history: Sequence[Any] | None = None,
+    speaker: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    doc: str | None = None,
+) -> Query:
+    """Turn a question (and the chat so far) into a `Query`.
+
+    Filters given by the caller win; the question fills only the ones left open, and
+    those are reported in `Query.implied` so the chat can show them as applied.
+    """
+    names = speakers.find(question) if speakers is not None else []
+    speaking = [m for m in names if m.speaking]
+    dates = parse_dates(question, latest)
+    who = bool(_WHO.match(question))
+    implied: dict[str, Any] = {}
+
+    query = Query(
+        question=question,
+        search_text=question,
+        speaker=speaker,
+        since=since,
+        until=until,
+        doc=doc,
+        who=who,
+    )
+    if query.speaker is None and speaking and not who:
+        query.speaker = speaking[0].canonical
+        implied["speaker"] = query.speaker
+    query.mentioned = tuple(
+        dict.fromkeys(m.canonical for m in names if m.canonical != query.speaker)
+    )
+    if dates is not None and since is None and until is None:
+        query.since, query.until = dates.since, dates.until
+        for key in ("since", "until"):
+            if getattr(query, key) is not None:
+                implied[key] = getattr(query, key)
+        start, end = dates.span
+        stripped = (question[:start] + " " + question[end:]).strip()
+        query.search_text = re.sub(r"\s+([?.!,;])", r"\1", re.sub(r"\s+", " ", stripped)) or question
+    query.topic = topic_of(question, names, dates.span if dates else None)
+
+    query.event = event_of(question)
+    pairs = _history_pairs(history)
+    if pairs:
+        prev = understand(pairs[-1][0], speakers, latest, [p for p in pairs[:-1]])
+        _follow(
+            query,
+            prev,
+            pairs,
+            names,
+            dates is not None,
+            implied,
+            caller_speaker=speaker is not None,
+        )
+    query.implied = implied
+    return query
+
+
+_EVENT = re.compile(
+    r"\b(?:at|during|on|in|after|before)\s+(?:(?:the|a|his|her|their)\s+)?(?P<e>(?:[\w'’-]+\s+){0,5}?"
+    r"(?:summit|meeting|meetings|conference|forum|visit|talks|session|address|ceremony|interview|"
+    r"call|briefing|council|congress|plenary|celebrations?|anniversary|parade|reception|"
+    r"marathon|line|games|olympics|championship|exhibition|festival|award|awards|negotiations|"
+    r"week|day|debate|hearing|rally|event|concert|dinner|lunch|breakfast)\b"
+    r"(?:\s+(?:with|of|in|on|for)\s+(?:the\s+)?(?:[A-Z][\w'’-]*\s*){1,4})?)"
+    r"|\b(?P<w>(?:meeting|talks|conversation|call|negotiations|press conference)\s+with\s+(?:[A-Z][\w'’-]*\s*){1,4})",
+)
+
+
+def event_of(question: str) -> str:
+    """The occasion a question names ("the Helsinki summit", "meeting with Le Pen"), or ""."""
+    match = _EVENT.search(question)
+    if not match:
+        return ""
+    return (match.group("e") or match.group("w") or "").strip()
+
+
+def _follow(
+    query: Query,
+    prev: Query,
+    pairs: list[tuple[str, Answer]],
+    names: list[NameMatch],
+    has_dates: bool,
+    implied: dict[str, Any],
+    caller_speaker: bool,
+) -> None:
+    """Carry the previous speaker, dates, topic, occasion and documents into a follow-up."""
+    question = query.question
+    own_topic = bool(query.topic)
+    starts_like_follow_up = bool(_FOLLOW_UP_START.match(question))
+    refers_to_person = bool(_PERSON_PRONOUN.search(question)) and not names
+    short = len(content_words(question)) <= 3
+    if not (starts_like_follow_up or refers_to_person or not own_topic or (short and not names)):
+        return
+    query.follow_up = True
+    _, prev_answer = pairs[-1]
+    prev_filters = dict(prev_answer.filters)
+    if query.speaker is None and not caller_speaker and not query.who and not names:
+        prev_speaker = prev_filters.get("speaker")
+        if prev_speaker is None and refers_to_person and prev_answer.quotes:
+            prev_speaker = prev_answer.quotes[0].speaker  # "she" = who answered last time
+        if prev_speaker:
+            query.speaker = prev_speaker
+            implied["speaker"] = prev_speaker
+    if not has_dates and query.since is None and query.until is None:
+        for key in ("since", "until"):
+            value = prev_filters.get(key)
+            if value is not None:
+                setattr(query, key, value)
+                implied[key] = value
+    if query.doc is None and prev_filters.get("doc"):
+        query.doc = prev_filters["doc"]
+        implied["doc"] = query.doc
+    # The occasion in play: the documents the previous answer quoted from.
+    docs = [q.doc_id for q in prev_answer.quotes] or [
+        h.passage.doc_id for h in prev_answer.closest[:3]
+    ]
+    query.boost_docs = tuple(dict.fromkeys(docs))
+    if not query.event:
+        query.event = prev.event
+    if not query.mentioned:
+        query.mentioned = tuple(m for m in prev.mentioned if m != query.speaker)
+    context = " ".join([query.event if query.event != event_of(question) else "", *query.mentioned])
+    if not own_topic:
+        # "What else did she say about it?": the previous topic; skip what was already quoted.
+        query.topic = prev.topic
+        query.search_text = f"{prev.search_text} {query.search_text}"
+        query.exclude_spans = tuple((q.doc_id, q.start, q.end) for q in prev_answer.quotes)
+    else:
+        # "And about Syria?": a new topic on the same occasion, with the same people.
+        query.search_text = f"{query.search_text} {context}"
+    query.search_text = re.sub(r"\s+", " ", query.search_text).strip()

@@ -1,0 +1,150 @@
+"""Answers → Markdown. Transcript text is data, never markup: everything quoted is escaped.
+
+A transcript may contain `*`, `_`, `<script>`, `[links](…)`, `#` or `$…$`; rendered
+unescaped, those would restyle the answer, inject HTML or break the block quote. So
+every character a Markdown (or HTML) renderer could interpret is escaped before it is
+placed in the answer, and only our own markup (block quotes, bold, the citation line)
+is live.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from typing import Any
+
+from qa.results import Answer, Hit, Quote
+
+# Backslash-escapable ASCII punctuation that Markdown renderers (CommonMark, marked,
+# markdown-it, Gradio's chatbot with its $…$ maths) may interpret anywhere in a line.
+_INLINE = re.compile(r"([\\`*_\[\]{}()#!|~$^])")
+# At the start of a line, "-", "+", "=" or "1." would start a list, a rule or a heading.
+_LINE_START = re.compile(r"^([ \t]*)([-+=]|\d+[.)])", re.MULTILINE)
+
+_WHO = re.compile(r"^\s*(?:who|which\s+(?:speaker|person|participant|official|leader|one))\b", re.I)
+
+
+def escape_html(text: str) -> str:
+    """Escape `&`, `<`, `>` and quotes as HTML entities (for HTML the chat builds itself)."""
+    return html.escape(text, quote=True)
+
+
+def escape_markdown(text: str) -> str:
+    """Make `text` render literally in Markdown: HTML entities first, then backslash escapes."""
+    escaped = html.escape(text, quote=False)  # & < > → entities: never a tag, never an entity
+    escaped = _INLINE.sub(r"\\\1", escaped)
+    return _LINE_START.sub(lambda m: f"{m.group(1)}{m.group(2)[:-1]}\\{m.group(2)[-1]}", escaped)
+
+
+def format_date(date: dt.date | None) -> str:
+    return f"{date.day} {date:%B %Y}" if date else ""
+
+
+def citation(
+    speaker: str | None,
+    role: str | None,
+    title: str,
+    date: dt.date | None,
+    place: str | None,
+    retranslated: bool = False,
+) -> str:
+    """ "Vladimir Putin, President of Russia · Meeting with Marine Le Pen · 24 March 2017 · Moscow"."""
+    who = speaker or "Unattributed"
+    if role and role.lower() not in who.lower():
+        who = f"{who}, {role}"
+    if retranslated:
+        who = f"{who} (retranslated)"
+    parts = [who, title, format_date(date), place or ""]
+    return " · ".join(escape_markdown(p) for p in parts if p)
+
+
+def quote_to_markdown(quote: Quote) -> str:
+    """A block quote with the best sentence in bold, then its citation."""
+    h_start, h_end = quote.highlight
+    h_start = min(max(h_start, quote.start), quote.end)
+    h_end = min(max(h_end, h_start), quote.end)
+    before = quote.text[: h_start - quote.start]
+    best = quote.text[h_start - quote.start : h_end - quote.start]
+    after = quote.text[h_end - quote.start :]
+    lines = []
+    # Bold each line of the best sentence separately: Markdown emphasis cannot cross lines.
+    body = escape_markdown(before)
+    best_lines = best.split("\n")
+    body += "\n".join(f"**{escape_markdown(b)}**" if b.strip() else b for b in best_lines)
+    body += escape_markdown(after)
+    for line in body.split("\n"):
+        # Leading blanks would make an indented code block inside the quote.
+        lines.append(f"> {line.lstrip()}" if line.strip() else ">")
+    cite = citation(
+        quote.speaker, quote.role, quote.title, quote.date, quote.place, quote.retranslated
+    )
+    lines.append(">")
+    lines.append(f"> — {cite}")
+    return "\n".join(lines)
+
+
+def _snippet(text: str, words: int = 45) -> str:
+    parts = text.split()
+    if len(parts) <= words:
+        return " ".join(parts)
+    return " ".join(parts[:words]) + " …"
+
+
+def hit_to_markdown(hit: Hit) -> str:
+    """A closest match: a shortened passage and its citation, on one list item."""
+    p = hit.passage
+    cite = citation(p.speaker, p.role, p.title, p.date, p.place, p.retranslated)
+    return f"- “{escape_markdown(_snippet(p.text))}” — {cite}"
+
+
+def filters_to_text(filters: dict[str, Any]) -> str:
+    """Filters as a reader would say them: "speaker Marine Le Pen · 1 March 2017 – 31 March 2017"."""
+    parts = []
+    if filters.get("speaker"):
+        parts.append(f"speaker {filters['speaker']}")
+    since, until = filters.get("since"), filters.get("until")
+    if since and until:
+        parts.append(f"{_date_text(since)} – {_date_text(until)}")
+    elif since:
+        parts.append(f"since {_date_text(since)}")
+    elif until:
+        parts.append(f"until {_date_text(until)}")
+    if filters.get("doc"):
+        parts.append(f"document {filters['doc']}")
+    return " · ".join(parts)
+
+
+def _date_text(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return format_date(value)
+    return str(value)
+
+
+def answer_to_markdown(answer: Answer, show_filters: bool = True) -> str:
+    """The whole answer: quotes (or a plain "not answered" with closest matches) and filters.
+
+    `show_filters=False` leaves out the line naming the filters the question implied,
+    for a UI that shows them separately.
+    """
+    blocks: list[str] = []
+    if answer.abstained or not answer.quotes:
+        blocks.append("The transcripts do not seem to answer this question.")
+        if answer.closest:
+            blocks.append(
+                "**Closest matches**\n\n" + "\n".join(hit_to_markdown(h) for h in answer.closest)
+            )
+    else:
+        if _WHO.match(answer.question):
+            names = list(dict.fromkeys(q.speaker or "Unattributed" for q in answer.quotes))
+            lead = f"**{escape_markdown(names[0])}**"
+            if len(names) > 1:
+                others = ", ".join(escape_markdown(n) for n in names[1:])
+                lead += f" (also: {others})"
+            blocks.append(lead)
+        blocks.extend(quote_to_markdown(q) for q in answer.quotes)
+    if show_filters and answer.implied_filters:
+        text = filters_to_text(answer.implied_filters)
+        if text:
+            blocks.append(f"*Understood as: {escape_markdown(text)}*")
+    return "\n\n".join(blocks)

@@ -1,0 +1,152 @@
+"""Markdown rendering: transcript text is escaped, never interpreted; citations are complete."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qa.rendering import answer_to_markdown, escape_html, escape_markdown, quote_to_markdown
+from qa.results import Answer, Hit, Quote
+from qa.transcript import Passage
+
+markdown_it = pytest.importorskip("markdown_it")
+MD = markdown_it.MarkdownIt("commonmark")
+
+NASTY = (
+    "Hello *world* and __bold__ <script>alert(1)</script> &amp; [link](http://x.y) "
+    "`code` $x^2$ # not a heading | a | b | ~~gone~~ ![img](a.png) \\ backslash."
+)
+
+
+def _quote(text: str, best: str | None = None, offset: int = 50) -> Quote:
+    best = best or text
+    h = offset + text.index(best)
+    return Quote(
+        text=text,
+        speaker="Vladimir Putin",
+        role="President of Russia",
+        title="Meeting with Marine Le Pen",
+        date=dt.date(2017, 3, 24),
+        place="The Kremlin, Moscow",
+        doc_id="54102",
+        turn=2,
+        start=offset,
+        end=offset + len(text),
+        score=0.8,
+        highlight=(h, h + len(best)),
+    )
+
+
+def _text_of(html: str) -> str:
+    """The visible text of rendered HTML (tags dropped, entities decoded)."""
+    import html as htmllib
+
+    return htmllib.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def test_special_characters_render_literally() -> None:
+    md = quote_to_markdown(_quote(NASTY))
+    html = MD.render(md)
+    assert "<script>" not in html and "<em>" not in html and "<a " not in html
+    assert "<code>" not in html and "<img" not in html and "<h1>" not in html
+    assert "<strong>" in html  # our own markup stays live
+    assert NASTY in _text_of(html).replace("\n", " ")
+
+
+def test_line_starts_do_not_become_lists_headings_or_code() -> None:
+    text = "First line.\n- not a list\n1. not ordered\n    not code\n# not heading\n=== not setext"
+    html = MD.render(quote_to_markdown(_quote(text, best="First line.")))
+    for tag in ("<ul>", "<ol>", "<pre>", "<h1>", "<h2>"):
+        assert tag not in html
+    assert html.count("<blockquote>") == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("ab *_[]()<>#|!`$&\\~-+=.1\n")), min_size=1, max_size=60)
+)
+def test_any_text_renders_as_itself(text: str) -> None:
+    if not text.strip():
+        return
+    html = MD.render(escape_markdown(text))
+    # Rendering adds no markup beyond paragraphs and line breaks.
+    assert set(re.findall(r"<(/?\w+)", html)) <= {"p", "/p", "br"}
+    visible = " ".join(_text_of(html).split())
+    assert visible == " ".join(text.split())
+
+
+def test_best_sentence_is_bold_and_citation_follows() -> None:
+    text = "We value our ties with France. We do not interfere in elections. Thank you."
+    md = quote_to_markdown(_quote(text, best="We do not interfere in elections."))
+    assert "> We value our ties with France. **We do not interfere in elections.** Thank you." in md
+    assert md.splitlines()[-1] == (
+        "> — Vladimir Putin, President of Russia · Meeting with Marine Le Pen · 24 March 2017 · The Kremlin, Moscow"
+    )
+
+
+def test_who_answers_lead_with_the_speaker() -> None:
+    answer = Answer(
+        question="Who said France should not be influenced?",
+        quotes=[_quote("We do not interfere.")],
+        abstained=False,
+    )
+    assert answer.to_markdown().startswith("**Vladimir Putin**\n\n> ")
+    plain = Answer(
+        question="What was said about France?",
+        quotes=[_quote("We do not interfere.")],
+        abstained=False,
+    )
+    assert plain.to_markdown().startswith("> ")
+
+
+def test_abstention_says_so_and_lists_closest_matches() -> None:
+    passage = Passage(
+        doc_id="1",
+        turn=0,
+        speaker="Anna *Bold*",
+        role=None,
+        date=None,
+        title="Talks",
+        place=None,
+        text="Something <b>near</b> the topic.",
+        start=0,
+        end=31,
+    )
+    answer = Answer(
+        question="What is the boiling point of tungsten?",
+        quotes=[],
+        abstained=True,
+        closest=[Hit(passage=passage, score=0.1)],
+    )
+    md = answer.to_markdown()
+    assert md.startswith("The transcripts do not seem to answer this question.")
+    assert (
+        "**Closest matches**" in md and "&lt;b&gt;near&lt;/b&gt;" in md and "Anna \\*Bold\\*" in md
+    )
+    assert "> " not in md  # closest matches are not presented as quotes
+
+
+def test_implied_filters_are_named_unless_the_ui_shows_them() -> None:
+    answer = Answer(
+        question="What did Putin say in March 2017?",
+        quotes=[_quote("We do not interfere.")],
+        abstained=False,
+        implied_filters={
+            "speaker": "Vladimir Putin",
+            "since": dt.date(2017, 3, 1),
+            "until": dt.date(2017, 3, 31),
+        },
+    )
+    assert (
+        "*Understood as: speaker Vladimir Putin · 1 March 2017 – 31 March 2017*"
+        in answer.to_markdown()
+    )
+    assert "Understood as" not in answer_to_markdown(answer, show_filters=False)
+
+
+def test_escape_html() -> None:
+    assert escape_html('<a href="x">&</a>') == "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
