@@ -1,0 +1,125 @@
+"""Pieces every parser shares: raw turns → `Turn`s with canonical speakers, rendering, dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from qa.speakers import AliasTable, SpeakerLabel, canonical_map_for_document
+from qa.transcript import Transcript, Turn
+
+
+@dataclass(slots=True)
+class RawTurn:
+    """A turn before speaker normalisation: the label as written and its span in the text."""
+
+    label: str | None
+    start: int
+    end: int
+    time_start: float | None = None
+    time_end: float | None = None
+
+
+def build_turns(text: str, raw: Sequence[RawTurn], aliases: AliasTable | None = None) -> list[Turn]:
+    """Canonicalise labels (per document) and cut each turn's text from `text` by its offsets."""
+    names = canonical_map_for_document((r.label for r in raw if r.label), aliases)
+    roles = _document_roles(names.values())
+    turns: list[Turn] = []
+    for r in raw:
+        info = names.get(r.label) if r.label else None
+        turns.append(
+            Turn(
+                index=len(turns),
+                speaker=info.name if info else None,
+                label=r.label,
+                role=(info.role or roles.get(info.name)) if info else None,
+                text=text[r.start : r.end],
+                start=r.start,
+                end=r.end,
+                retranslated=info.retranslated if info else False,
+                time_start=r.time_start,
+                time_end=r.time_end,
+            )
+        )
+    return turns
+
+
+def _document_roles(infos: Iterable[SpeakerLabel]) -> dict[str, str]:
+    """A speaker's role in this document when all their titled labels agree on one.
+
+    "President of Russia Vladimir Putin: …" then "Vladimir Putin: …": both turns carry the role.
+    """
+    seen: dict[str, set[str]] = {}
+    for info in infos:
+        if info.role and not info.generic:
+            seen.setdefault(info.name, set()).add(info.role)
+    return {name: next(iter(rs)) for name, rs in seen.items() if len(rs) == 1}
+
+
+def renormalise(transcript: Transcript, aliases: AliasTable | None) -> Transcript:
+    """Recompute canonical speakers of a parsed transcript (e.g. with a user alias table)."""
+    names = canonical_map_for_document((t.label for t in transcript.turns if t.label), aliases)
+    roles = _document_roles(names.values())
+    turns = []
+    for t in transcript.turns:
+        info = names.get(t.label) if t.label else None
+        if info:
+            t = replace(
+                t,
+                speaker=info.name,
+                role=info.role or roles.get(info.name) or t.role,
+                retranslated=info.retranslated,
+            )
+        turns.append(t)
+    transcript.turns = turns
+    return transcript
+
+
+def render_turns(items: Iterable[tuple[str | None, str]]) -> tuple[str, list[tuple[int, int]]]:
+    """Plain text rendering `Speaker: text` (one line per turn); spans of each turn's text part.
+
+    Used by formats whose source is not itself readable text (JSON, subtitles), so quotes never
+    carry escape sequences or markup. Newlines inside a turn are kept.
+    """
+    parts: list[str] = []
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for label, body in items:
+        prefix = f"{label}: " if label else ""
+        start = pos + len(prefix)
+        parts.append(prefix + body)
+        spans.append((start, start + len(body)))
+        pos = start + len(body) + 1  # the joining newline
+    return "\n".join(parts), spans
+
+
+def parse_date(value: object) -> dt.date | None:
+    """ISO dates first (fast, exact); anything else through `dateparser`. Unparseable → None."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    s = str(value).strip()
+    if not s:
+        return None
+    try:
+        return dt.date.fromisoformat(s[:10])
+    except ValueError:
+        pass
+    for fmt in ("%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%d %b %Y"):
+        try:
+            return dt.datetime.strptime(s, fmt).date()
+        except ValueError:
+            continue
+    import dateparser  # slow to import; only for unusual spellings
+
+    parsed = dateparser.parse(s, languages=["en"], settings={"STRICT_PARSING": True})
+    return parsed.date() if parsed else None
+
+
+def doc_id_for(path: str | Path) -> str:
+    return Path(path).stem

@@ -1,0 +1,146 @@
+"""Plain `Speaker: text` transcripts, with an optional header block.
+
+    Title: Public session of the transit strike mediation
+    Date: 2023-06-02
+    Time: 14:00
+    Place: Civic Conference Centre, Harbour Vale
+    Topics: Transport, Labour
+                                                  ← a blank line ends the header
+    Walter Lind: Good afternoon. …
+    More of Walter Lind's turn on its own line.
+    Gideon Pell: Thank you, Mr Lind. …
+
+`Transcript.text` is the decoded file; a turn runs from after `Label: ` to the end of its last
+line. Lines before the first label are narrative (speaker None). A file with no speaker label
+at all is rejected: without speakers it is not a transcript this format can cite.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from qa.errors import TranscriptError
+from qa.parsers._common import RawTurn, build_turns, doc_id_for, parse_date
+from qa.speakers import looks_like_label
+from qa.transcript import Transcript
+
+FORMAT = "plain"
+HEADER_KEYS = {
+    "title": "title",
+    "date": "date",
+    "time": "time",
+    "place": "place",
+    "location": "place",
+    "venue": "place",
+    "lead": "lead",
+    "summary": "lead",
+    "description": "lead",
+    "topics": "topics",
+    "geography": "geography",
+    "persons": "persons",
+    "speakers": "persons",
+}
+_HEADER_RE = re.compile(r"^([A-Za-z]+):[ \t]*(.*)$")
+LABEL_RE = re.compile(r"^[ \t]*([^:\n]{1,120}?):(?:[ \t]+|$)")
+
+
+def _label(line: str) -> tuple[str, int] | None:
+    m = LABEL_RE.match(line)
+    if not m:
+        return None
+    label = m.group(1).strip()
+    if not label or not looks_like_label(label, max_words=12):
+        return None
+    return label, m.end()
+
+
+def sniff(path: str | Path, head: str) -> bool:
+    lines = [ln for ln in head.split("\n")[:60] if ln.strip()]
+    hits = sum(
+        1
+        for ln in lines
+        if _label(ln)
+        and _HEADER_RE.match(ln) is None
+        or (_label(ln) and ln.split(":")[0].strip().lower() not in HEADER_KEYS)
+    )
+    return hits >= 1
+
+
+def _header(path: str | Path, lines: list[str]) -> tuple[dict[str, str], int]:
+    """Leading `Key: value` lines with known keys, ended by a blank line."""
+    meta: dict[str, str] = {}
+    k = 0
+    while k < len(lines) and not lines[k].strip():
+        k += 1
+    start = k
+    while k < len(lines) and lines[k].strip():
+        m = _HEADER_RE.match(lines[k].strip())
+        if not m or m.group(1).lower() not in HEADER_KEYS:
+            return {}, start  # not a header block: the file starts with turns
+        meta[HEADER_KEYS[m.group(1).lower()]] = m.group(2).strip()
+        k += 1
+    return meta, k
+
+
+def parse(path: str | Path, text: str) -> Transcript:
+    lines = text.split("\n")
+    offsets = []
+    pos = 0
+    for line in lines:
+        offsets.append(pos)
+        pos += len(line) + 1
+    meta, body_start = _header(path, lines)
+    raw: list[RawTurn] = []
+    current: RawTurn | None = None
+    for k in range(body_start, len(lines)):
+        line = lines[k]
+        if not line.strip():
+            continue
+        base = offsets[k]
+        found = _label(line)
+        if found:
+            label, cut = found
+            if current is not None and current.end > current.start:
+                raw.append(current)
+            body = line[cut:].rstrip()
+            start = base + cut
+            current = (
+                RawTurn(label, start, start + len(body))
+                if body
+                else RawTurn(label, base + len(line) + 1, base + len(line) + 1)
+            )
+            continue
+        stripped = line.strip()
+        start = base + len(line) - len(line.lstrip())
+        end = start + len(stripped)
+        if current is None:
+            current = RawTurn(None, start, end)
+        else:
+            if current.end == current.start:
+                current.start = start
+            current.end = end
+    if current is not None and current.end > current.start:
+        raw.append(current)
+    if not any(r.label for r in raw):
+        raise TranscriptError(
+            path,
+            "no speaker labels found: expected lines like 'Name: what they said'",
+            body_start + 1,
+        )
+    split = lambda key: [s.strip() for s in meta.get(key, "").split(",") if s.strip()]  # noqa: E731
+    return Transcript(
+        doc_id=doc_id_for(path),
+        title=meta.get("title") or doc_id_for(path),
+        turns=build_turns(text, raw),
+        text=text,
+        date=parse_date(meta.get("date")),
+        time=meta.get("time") or None,
+        place=meta.get("place") or None,
+        lead=meta.get("lead") or None,
+        topics=split("topics"),
+        geography=split("geography"),
+        persons=split("persons"),
+        source=str(path),
+        format=FORMAT,
+    )

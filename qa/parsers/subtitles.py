@@ -1,0 +1,152 @@
+"""WebVTT and SRT subtitles.
+
+Speakers come from `<v Name>` voice tags or a `Name: ` prefix; a cue without either continues
+the previous speaker. Consecutive cues of one speaker merge into one turn that keeps the first
+cue's start and the last cue's end time (seconds). Markup (`<i>`, `<c.x>`, timestamps inside
+cues, entities) is removed: `Transcript.text` is a plain rendering, one `Speaker: text` line
+per turn, so quotes never carry markup. Metadata may be given as `Key: value` lines in the
+WebVTT header or a leading NOTE block (Title, Date, Time, Place, Lead, Topics).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.errors import TranscriptError
+from qa.parsers._common import RawTurn, build_turns, doc_id_for, parse_date, render_turns
+from qa.speakers import looks_like_label
+from qa.transcript import Transcript
+
+FORMAT = "subtitles"
+_TS = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
+TIMING_RE = re.compile(rf"^\s*{_TS}\s+-->\s+{_TS}(?:\s+.*)?$")
+SRT_START_RE = re.compile(r"^\s*\d+\s*\n\s*\d+:\d{2}:\d{2}[,.]\d{1,3}\s+-->")
+VOICE_RE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]+)>")
+TAG_RE = re.compile(r"</?[^>\n]*>")
+PREFIX_RE = re.compile(r"^\s*(?:-\s*)?([^:\n]{1,80}?):\s+")
+META_RE = re.compile(r"^([A-Za-z]+):\s*(.*)$")
+META_KEYS = {"title", "date", "time", "place", "lead", "topics", "location"}
+
+
+def sniff(path: str | Path, head: str) -> bool:
+    return head.lstrip("\ufeff").startswith("WEBVTT") or bool(SRT_START_RE.match(head.lstrip()))
+
+
+@dataclass(slots=True)
+class _Cue:
+    speaker: str | None
+    text: str
+    start: float
+    end: float
+
+
+def _seconds(groups: tuple[str | None, ...]) -> float:
+    h, m, s, frac = groups
+    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000  # type: ignore[union-attr]
+
+
+def _clean(text: str) -> str:
+    return " ".join(html.unescape(TAG_RE.sub("", text)).split())
+
+
+def _cue_text(lines: list[str]) -> tuple[str | None, str]:
+    raw = "\n".join(lines)
+    speaker = None
+    voice = VOICE_RE.search(raw)
+    if voice:
+        speaker = " ".join(voice.group(1).split())
+    text = _clean(raw)
+    if speaker is None:
+        m = PREFIX_RE.match(text)
+        if m and looks_like_label(m.group(1), max_words=8):
+            speaker = m.group(1).strip()
+            text = text[m.end() :]
+    return speaker, text
+
+
+def parse(path: str | Path, text: str) -> Transcript:
+    lines = text.split("\n")
+    is_vtt = text.lstrip("\ufeff").startswith("WEBVTT")
+    meta: dict[str, str] = {}
+    cues: list[_Cue] = []
+    k = 0
+    n = len(lines)
+    if is_vtt:
+        k = 1
+        while k < n and lines[k].strip():  # header lines after WEBVTT
+            m = META_RE.match(lines[k].strip())
+            if m and m.group(1).lower() in META_KEYS:
+                meta[m.group(1).lower()] = m.group(2).strip()
+            k += 1
+    while k < n:
+        while k < n and not lines[k].strip():
+            k += 1
+        if k >= n:
+            break
+        block_start = k
+        block = []
+        while k < n and lines[k].strip():
+            block.append(lines[k])
+            k += 1
+        first = block[0].strip()
+        if is_vtt and first.startswith(("NOTE", "STYLE", "REGION")):
+            if first.startswith("NOTE") and not cues:
+                for line in block[1:]:
+                    m = META_RE.match(line.strip())
+                    if m and m.group(1).lower() in META_KEYS:
+                        meta[m.group(1).lower()] = m.group(2).strip()
+            continue
+        timing_at = next((j for j, line in enumerate(block[:2]) if "-->" in line), None)
+        if timing_at is None:
+            raise TranscriptError(
+                path,
+                "malformed cue: expected a timing line like '00:00:01.000 --> 00:00:04.000'",
+                block_start + 1,
+            )
+        timing = TIMING_RE.match(block[timing_at])
+        if not timing:
+            raise TranscriptError(
+                path,
+                f"malformed cue timing {block[timing_at].strip()[:60]!r}: expected 'HH:MM:SS.mmm --> HH:MM:SS.mmm'",
+                block_start + timing_at + 1,
+            )
+        start, end = _seconds(timing.groups()[:4]), _seconds(timing.groups()[4:])
+        if end < start:
+            raise TranscriptError(
+                path, "malformed cue: end time before start time", block_start + timing_at + 1
+            )
+        speaker, body = _cue_text(block[timing_at + 1 :])
+        if not body:
+            continue
+        if speaker is None and cues:
+            speaker = cues[-1].speaker
+        if cues and cues[-1].speaker == speaker:
+            cues[-1].text += " " + body
+            cues[-1].end = end
+        else:
+            cues.append(_Cue(speaker, body, start, end))
+    if not cues:
+        raise TranscriptError(path, "no subtitle cues found: expected timed cues after the header")
+    if not any(c.speaker for c in cues):
+        raise TranscriptError(
+            path, "no speakers found: expected '<v Name>' voice tags or 'Name: ' prefixes in cues"
+        )
+    rendered, spans = render_turns((c.speaker, c.text) for c in cues)
+    raw = [RawTurn(c.speaker, s, e, c.start, c.end) for c, (s, e) in zip(cues, spans, strict=True)]
+    topics = [t.strip() for t in meta.get("topics", "").split(",") if t.strip()]
+    return Transcript(
+        doc_id=doc_id_for(path),
+        title=meta.get("title") or doc_id_for(path),
+        turns=build_turns(rendered, raw),
+        text=rendered,
+        date=parse_date(meta.get("date")),
+        time=meta.get("time") or None,
+        place=meta.get("place") or meta.get("location") or None,
+        lead=meta.get("lead") or None,
+        topics=topics,
+        source=str(path),
+        format=FORMAT,
+    )
