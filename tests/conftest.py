@@ -56,3 +56,13 @@ def qmsum_dir() -> Path:
 @pytest.fixture(scope="session")
 def friendsqa_path() -> Path:
     return _need(FRIENDSQA)
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of tests/fixtures/retrieval (three tiny transcripts), built once; copy before changing."""
+    from qa.service import TranscriptQA
+
+    path = tmp_path_factory.mktemp("small-index") / "index"
+    TranscriptQA.build(FIXTURES / "retrieval", path, show_progress=False)
+    return path
