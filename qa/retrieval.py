@@ -20,7 +20,7 @@ import numpy as np
 
 from qa.errors import QueryError
 from qa.results import Hit
-from qa.transcript import Passage, Transcript
+from qa.transcript import Passage, Transcript, Turn
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
@@ -36,8 +36,8 @@ class ContextSettings:
     title: bool = True
     date: bool = True
     speaker: bool = True
-    prev_words: int = 40  # words from the end of the previous turn (0 = none)
-    next_words: int = 0  # words from the start of the next turn (0 = none)
+    prev_words: int = 40  # words from the end of the preceding turns (0 = none)
+    next_words: int = 0  # words from the start of the following turns (0 = none)
     version: int = 1
 
     def as_dict(self) -> dict[str, Any]:
@@ -52,14 +52,37 @@ def _date_words(date: dt.date | None) -> str:
     return f"{date.day} {date.strftime('%B')} {date.year}" if date else ""
 
 
-def _tail_words(text: str, n: int) -> str:
-    words = text.split()
-    return " ".join(words[-n:]) if n > 0 else ""
+def _labelled(speaker: str | None, words: list[str], use_speaker: bool) -> str:
+    text = " ".join(words)
+    return f"{speaker}: {text}" if use_speaker and speaker else text
 
 
-def _head_words(text: str, n: int) -> str:
-    words = text.split()
-    return " ".join(words[:n]) if n > 0 else ""
+def _before(turns: list[Turn], index: int, budget: int, use_speaker: bool) -> list[str]:
+    """Up to `budget` words that precede turn `index`, walking back over as many turns as needed
+    (so a run of tiny turns like "Yeah." "OK." still brings in the question before them)."""
+    out: list[str] = []
+    i = index - 1
+    while budget > 0 and i >= 0:
+        words = turns[i].text.split()
+        take = words[-budget:] if words else []
+        if take:
+            out.append(_labelled(turns[i].speaker, take, use_speaker))
+            budget -= len(take)
+        i -= 1
+    return out[::-1]
+
+
+def _after(turns: list[Turn], index: int, budget: int, use_speaker: bool) -> list[str]:
+    out: list[str] = []
+    i = index + 1
+    while budget > 0 and i < len(turns):
+        words = turns[i].text.split()
+        take = words[:budget]
+        if take:
+            out.append(_labelled(turns[i].speaker, take, use_speaker))
+            budget -= len(take)
+        i += 1
+    return out
 
 
 def index_texts(
@@ -76,22 +99,9 @@ def index_texts(
     out = []
     for p in passages:
         parts = [header] if header else []
-        if settings.prev_words and p.turn > 0:
-            prev = turns[p.turn - 1]
-            tail = _tail_words(prev.text, settings.prev_words)
-            if tail:
-                parts.append(
-                    f"{prev.speaker}: {tail}" if settings.speaker and prev.speaker else tail
-                )
-        body = p.text
-        if settings.speaker and p.speaker:
-            body = f"{p.speaker}: {body}"
-        parts.append(body)
-        if settings.next_words and p.turn + 1 < len(turns):
-            nxt = turns[p.turn + 1]
-            head = _head_words(nxt.text, settings.next_words)
-            if head:
-                parts.append(f"{nxt.speaker}: {head}" if settings.speaker and nxt.speaker else head)
+        parts.extend(_before(turns, p.turn, settings.prev_words, settings.speaker))
+        parts.append(f"{p.speaker}: {p.text}" if settings.speaker and p.speaker else p.text)
+        parts.extend(_after(turns, p.turn, settings.next_words, settings.speaker))
         out.append("\n".join(parts))
     return out
 

@@ -402,8 +402,15 @@ def _make_snapshot(
             assert previous is not None
             vectors[i] = previous.vectors[old_key_row[key]]
 
+    moved = previous is not None and any(
+        old_docs[d].get("source") != info["source"] for d, info in docs.items() if d in old_docs
+    )
     changed = previous is None or (
-        stats.docs_added or stats.docs_changed or stats.docs_removed or keys != previous.keys
+        stats.docs_added
+        or stats.docs_changed
+        or stats.docs_removed
+        or moved
+        or keys != previous.keys
     )
     stats.written = bool(changed)
     if not changed:
