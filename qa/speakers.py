@@ -28,13 +28,19 @@ def _words(text: str) -> frozenset[str]:
 
 # Labels that name a kind of contribution rather than a person. They stay as written.
 GENERIC_HEADS = _words(
-    """question questions remark remarks reply replies answer response comment comments
-    audience voice voices participant participants moderator host presenter interpreter
-    translator correspondent journalist reporter member members speaker unidentified unknown
-    man woman men women child children student students pupil pupils guest guests
-    inaudible chorus all everyone together crowd announcer narrator off-screen
-    """
+    """question questions remark remarks reply replies answer answers response comment comments
+    audience voice voices inaudible chorus crowd unidentified unknown off-screen applause"""
 )
+# Role-like words that are generic when no name follows ("Moderator", "Audience member") but
+# a title when one does ("Moderator Ksenia Razuvayeva", "Speaker of the State Duma …").
+GENERIC_ROLES = _words(
+    """participant participants moderator host presenter interpreter translator correspondent
+    journalist reporter member members speaker man woman men women child children student
+    students pupil pupils guest guests announcer narrator operator volunteer volunteers
+    representative everyone"""
+)
+# Lowercase words allowed after a generic head ("Question from the audience", "Response from the hall").
+_GENERIC_TAIL = _words("from the of a an in at to on hall floor room audience member members")
 
 # Words that make a title, not a name. Titles end where the name begins.
 ROLE_WORDS = _words(
@@ -48,7 +54,7 @@ ROLE_WORDS = _words(
     spokesman spokeswoman ombudsman administrator plenipotentiary auditor partner owner
     chairmen members member head-of-state pilot cosmonaut astronaut ceo-chairman councillor
     counsellor mufti archbishop bishop cardinal pope abbot rabbi imam ataman hetman viceroy
-    federal presidential state regional honorary general-director
+    honorary general-director
     """
 )
 
@@ -56,7 +62,7 @@ ROLE_WORDS = _words(
 CONNECTORS = _words(
     "of the and for on in at to with de von van der den al el bin ibn da di du des la le y"
 )
-NAME_PARTICLES = frozenset("de von van der den al el bin ibn da di du des la le dos das ter")
+NAME_PARTICLES = _words("de von van der den al el bin ibn da di du des la le dos das ter")
 
 # A word that, in lowercase, shows the "label" is really a clause ("The answer is simple: …").
 _CLAUSE_WORDS = _words(
@@ -64,7 +70,8 @@ _CLAUSE_WORDS = _words(
     shall should may might must do does did said says say think believe know want like
     this that these those there here what which who whom whose when where why how not
     my our your his her its their me us him them so but if then also just only very now
-    again already still such as than about because would've
+    again already still such as than about because would've let once look thing things
+    example more another following one two three first second third next point question
     """
 )
 
@@ -100,137 +107,193 @@ def _strip_paren(label: str) -> tuple[str, list[str]]:
         label = label[: m.start()]
 
 
+def clean_label(label: str) -> str:
+    """Normalise invisible characters and glued words in a label, for naming (not for quoting).
+
+    The Kremlin pages contain no-break and zero-width spaces, soft hyphens and glued names
+    ("VladimirPutin:", "V.Putin:").
+    """
+    label = label.replace("\u200b", "").replace("\u00ad", "").replace("\ufeff", "")
+    label = re.sub(r"(?<=[a-z]{4})(?=[A-Z][a-z])", " ", label)
+    label = re.sub(r"\b([A-Z]\.)(?=[A-Z][a-z])", r"\1 ", label)
+    return " ".join(label.split())
+
+
 def is_generic(label: str) -> bool:
-    """ "Question", "Question from Khabarovsk", "Audience member": kinds, not people."""
-    core, _ = _strip_paren(label)
+    """ "Question", "Question from Khabarovsk", "Audience member", "Moderator": kinds, not people."""
+    core, _ = _strip_paren(clean_label(label))
     words = core.split()
-    return bool(words) and words[0].lower().strip(",") in GENERIC_HEADS
+    if not words:
+        return False
+    head = words[0].lower().strip(",")
+    if head in GENERIC_HEADS:
+        return True
+    if head in GENERIC_ROLES or (len(words) == 2 and words[1].lower() in GENERIC_ROLES):
+        # A generic role unless a name follows it.
+        return len(words) <= 2 and not (
+            len(words) == 2 and _is_capitalised(words[1]) and words[1].lower() not in GENERIC_ROLES
+        )
+    return False
 
 
-def looks_like_label(candidate: str, max_words: int = 18) -> bool:
+# Capitalised words that open sentences, not names or titles.
+_SENTENCE_OPENERS = _words(
+    """I I'm I’m I've I’ve I'd I’d It It's It’s This That These Those There We So And But Or If
+    When Then Here What Why How My Our Let Please Just Now Once Another One Today Finally Lastly
+    Firstly Secondly Thirdly Therefore However Hence Thus Also Yes No Well Look Again Next All
+    About As For In On At To With From After Before By Regarding Concerning Of Second Third
+    Fourth Fifth Listen Dear Thank Thanks Good Hello Well Anyway Besides Moreover"""
+)
+_SENTENCE_END = re.compile(r"[a-z0-9)\]]{2,}\.(?:\s|$)|[?!;\"“”«»…]|:")
+
+
+def _name_like(word: str) -> bool:
+    """Capitalised, or a particle-joined name part such as "al-Assad", "el-Sisi", "d'Estaing"."""
+    if _is_capitalised(word):
+        return True
+    head, sep, tail = word.partition("-")
+    if sep and head.lower() in NAME_PARTICLES | {"ad", "as", "ul", "ibn"} and _is_capitalised(tail):
+        return True
+    return word[:2].lower() in ("d'", "d’") and _is_capitalised(word[2:])
+
+
+def label_words(candidate: str) -> list[str]:
+    core, _notes = _strip_paren(candidate.strip())
+    # Brackets inside are glosses written into the label ("Delovaya Rossiya [Business Russia]").
+    return re.sub(r"[\[(][^\])]*[\])]", " ", core).replace(",", " ").split()
+
+
+def looks_like_label(candidate: str, max_words: int = 18, loose: bool = False) -> bool:
     """Could `candidate` (the text before a `: `) be a speaker label rather than part of a sentence?
 
-    Labels are names and titles: short, capitalised, without sentence punctuation or clause words.
+    Labels are names and titles: capitalised words and connectors, no sentence punctuation, no
+    clause words ("is", "we", "this"). Descriptive titles may hold a few lowercase words when a
+    two-word name closes them ("Direct line programme host Maria Sittel"). `loose` also accepts
+    short lowercase descriptions ("Call centre operator"): use it only with other evidence, such
+    as the same label opening several paragraphs of one document.
     """
-    core, _notes = _strip_paren(candidate.strip())
-    if not core or len(core) > 160:
+    core, _notes = _strip_paren(clean_label(candidate))
+    if not core or len(core) > 240 or _SENTENCE_END.search(core):
         return False
-    if any(ch in core for ch in '.?!;:"“”«»…') and not re.fullmatch(
-        r"(?:[A-Z]\.\s?)+[^.?!;:]*", core
-    ):
-        return False
-    # Remaining brackets are titles written inside the label ("Delovaya Rossiya [Business Russia]").
-    words = re.sub(r"[\[(][^\])]*[\])]", " ", core).replace(",", " ").split()
-    if not words or len(words) > max_words:
+    words = label_words(core)
+    if not words:
         return False
     first = words[0]
-    if not _is_capitalised(first):
+    if not _is_capitalised(first) or first.strip("“\"'(") in _SENTENCE_OPENERS:
         return False
-    if first.lower() in GENERIC_HEADS:
-        # "Question from the audience", "Audience member": allow a few lowercase words.
-        return not any(w.lower() in _CLAUSE_WORDS for w in words[1:])
-    if first in {
-        "I",
-        "I'm",
-        "I’m",
-        "I've",
-        "I’ve",
-        "It",
-        "It's",
-        "It’s",
-        "This",
-        "That",
-        "These",
-        "Those",
-        "There",
-        "We",
-        "So",
-        "And",
-        "But",
-        "Or",
-        "If",
-        "When",
-        "Then",
-        "Here",
-        "What",
-        "Why",
-        "How",
-        "My",
-        "Our",
-    }:
-        return False
-    lower = [w for w in words if not _is_capitalised(w)]
+    if first.lower() in GENERIC_HEADS | GENERIC_ROLES:
+        # "Question from the audience", "Audience member": only a few lowercase words.
+        tail_lower = [w for w in words[1:] if not _name_like(w)]
+        if len(words) <= 8 and all(w.lower() in _GENERIC_TAIL | GENERIC_ROLES for w in tail_lower):
+            return True
+    lower = [w for w in words if not _name_like(w)]
     if any(w.lower() in _CLAUSE_WORDS for w in lower):
         return False
     content_lower = [w for w in lower if w.lower() not in CONNECTORS]
     if not content_lower:
+        # Only names, titles and connectors: long official titles are still labels.
+        return len(words) <= max(max_words, 30)
+    if len(words) > max_words:
+        return False
+    if len(content_lower) <= 4 and len(words) >= 3 and all(_name_like(w) for w in words[-2:]):
         return True
-    # Descriptive titles ("Direct line programme host Maria Sittel") have a few lowercase words
-    # but end in a capitalised name of at least two words.
-    return (
-        len(content_lower) <= 4 and len(words) >= 3 and all(_is_capitalised(w) for w in words[-2:])
-    )
+    return loose and len(words) <= 4 and len(content_lower) <= 3
 
 
-def split_label(label: str, known_names: Iterable[str] = ()) -> SpeakerLabel:
+def split_label(
+    label: str, known_names: Iterable[str] = (), persons: Iterable[str] = ()
+) -> SpeakerLabel:
     """Split "President of Russia Vladimir Putin (retranslated)" into name, role and flag.
 
-    `known_names` are names seen as bare labels elsewhere; a label ending in one of them is
-    split there, which handles three-word names like "Marine Le Pen" that no rule gets right.
+    Evidence beats rules: `known_names` are names seen as bare labels, `persons` names listed
+    with the document in any word order ("Erdogan Recep Tayyip"). A label ending in one of them
+    is split there, which gets "Recep Tayyip Erdogan" and "Marine Le Pen" right where a
+    two-word rule would not.
     """
-    core, notes = _strip_paren(label.strip())
+    core, notes = _strip_paren(clean_label(label))
     retranslated = any(_RETRANSLATED.search(n) for n in notes)
     if not core:
-        core = label.strip()
+        core = clean_label(label)
     if is_generic(core):
         return SpeakerLabel(label, core, None, retranslated, True)
+    if core.isupper() and len(core) > 4:
+        core = core.title()  # "SECURITY COUNCIL SECRETARY NIKOLAI PATRUSHEV"
     words = core.split()
-    for name in sorted(set(known_names), key=len, reverse=True):
-        if core == name:
-            return SpeakerLabel(label, core, None, retranslated, False)
-        if core.endswith(" " + name) and len(name.split()) >= 2:
-            role = core[: -len(name)].strip().rstrip(",").strip()
-            return SpeakerLabel(label, name, role or None, retranslated, False)
+    if "," in core:
+        # "Sergei Mironov, Leader of A Just Russia Faction", "Natalya Yuryeva, Channel One
+        # Russia": a two- or three-word name first, then the title or affiliation.
+        head, _, tail = core.partition(",")
+        head_words = head.split()
+        if (
+            2 <= len(head_words) <= 3
+            and all(_is_capitalised(w) and w.lower() not in ROLE_WORDS for w in head_words)
+            and tail.strip()
+        ):
+            return SpeakerLabel(label, head.strip(), tail.strip(), retranslated, False)
+
+    j = next((k for k, w in enumerate(words) if w == "of"), 0)
+    if (
+        j >= 2
+        and words[0].casefold() in ROLE_WORDS
+        and all(_is_capitalised(w) and w.casefold() not in ROLE_WORDS for w in words[1:j])
+    ):
+        # "King Abdullah II of Jordan", "Patriarch Kirill of Moscow and All Russia".
+        role = " ".join([words[0], *words[j:]])
+        return SpeakerLabel(label, " ".join(words[1:j]), role, retranslated, False)
+
+    def cut(k: int) -> SpeakerLabel:
+        name = " ".join(words[len(words) - k :])
+        role = " ".join(words[: len(words) - k]).rstrip(",").strip() or None
+        return SpeakerLabel(label, name, role, retranslated, False)
+
+    folded = [w.casefold() for w in words]
+    for person in sorted({p for p in persons if p}, key=lambda p: -len(p.split())):
+        pw = sorted(w.casefold() for w in person.split())
+        if 2 <= len(pw) <= len(words) and sorted(folded[len(words) - len(pw) :]) == pw:
+            return cut(len(pw))
+    for name in sorted(set(known_names), key=lambda n: -len(n.split())):
+        nw = [w.casefold() for w in name.split()]
+        if len(nw) >= 2 and len(nw) <= len(words) and folded[len(words) - len(nw) :] == nw:
+            return cut(len(nw))
     name_start = _name_start(words)
     if name_start and len(words) - name_start == 1 and len(words[-1]) <= 2:
         name_start = 0  # "Professor B", "Grad A": a designation, not a title plus a surname
-    name = " ".join(words[name_start:])
-    role = " ".join(words[:name_start]).rstrip(",").strip() or None
-    return SpeakerLabel(label, name, role, retranslated, False)
+    return cut(len(words) - name_start)
 
 
 def _name_start(words: list[str]) -> int:
-    """Index of the first word of the person's name at the end of `words`."""
+    """Index of the first word of the person's name at the end of `words`.
+
+    The title ends at the last role word or connector; the name is then the surname, any
+    particles before it ("Van der", "al-", "Le") and one given name.
+    """
     n = len(words)
     if n <= 1:
         return 0
-    # Last word that belongs to the title: a role word or a lowercase connector.
     last_title = -1
     for i, w in enumerate(words):
-        lw = w.lower().strip(",")
-        if lw in ROLE_WORDS or (not _is_capitalised(w) and lw not in NAME_PARTICLES):
+        lw = w.casefold().strip(",")
+        if (
+            lw in ROLE_WORDS
+            or (lw in CONNECTORS and lw not in NAME_PARTICLES)
+            or (not _name_like(w) and lw not in NAME_PARTICLES)
+        ):
             last_title = i
     if last_title < 0:
         return 0  # no title at all: the whole label is the name ("Marine Le Pen")
     if last_title == n - 1:
         return 0  # a title with no name ("Minister of Energy"): keep it whole
-    rest = words[last_title + 1 :]
-    after_connector = (
-        not _is_capitalised(words[last_title]) or words[last_title].lower() in CONNECTORS
-    )
-    if not after_connector and len(rest) <= 4:
-        return last_title + 1  # "Prime Minister Dmitry Medvedev"
-    # "President of the Republic of Tatarstan Rustam Minnikhanov": the object of "of" comes
-    # first, the name is its last two words (three with a particle, "Bashar al-Assad" style).
-    take = 2
-    if _ROMAN.match(rest[-1]) and len(rest) >= 2:
-        take = 2  # "Albert II"
-    if len(rest) >= 3 and rest[-2].lower() in NAME_PARTICLES:
-        take = 3  # "Marine Le Pen", "Ursula von der Leyen" (one particle)
-    take = min(take, len(rest))
-    if take == len(rest) and after_connector and len(rest) > 1:
-        take = len(rest) - 1 if len(rest) > 2 else len(rest)
-    return n - take
+    lo = last_title + 1
+    if lo == n - 1 and words[last_title].casefold() in CONNECTORS:
+        return 0  # "Minister of Healthcare": the word after "of" is the portfolio, not a name
+    i = n - 1
+    if _ROMAN.match(words[i]) and i - 1 >= lo:
+        return i - 1  # "Albert II", "Abdullah II"
+    while i - 1 >= lo and words[i - 1].casefold() in NAME_PARTICLES:
+        i -= 1
+    if i - 1 >= lo:
+        i -= 1
+    return i
 
 
 # --------------------------------------------------------------------------- aliases
@@ -328,23 +391,28 @@ def _fold(name: str) -> str:
 
 def _is_person_name(name: str) -> bool:
     words = name.split()
-    return 2 <= len(words) <= 5 and not any(w.lower() in ROLE_WORDS for w in words)
+    return (
+        2 <= len(words) <= 5
+        and not any(w.casefold() in ROLE_WORDS for w in words)
+        and not is_generic(name)
+        and all(_name_like(w) or w.casefold() in NAME_PARTICLES for w in words)
+    )
 
 
 def canonical_map_for_document(
-    labels: Iterable[str], aliases: AliasTable | None = None
+    labels: Iterable[str], aliases: AliasTable | None = None, persons: Iterable[str] = ()
 ) -> dict[str, SpeakerLabel]:
     """Canonical speaker for each label of one document.
 
-    Bare names and split names are unified: a one-word label ("Putin") becomes the unique full
-    name in the document ending with it; a title-only label ("President of Russia") becomes the
-    person who carries that title in the document.
+    A one-word label ("Putin") becomes the unique full name in the document ending with it; a
+    title-only label ("President of Russia") becomes the person carrying that title here. An
+    alias-table entry for the label or its name wins over both.
     """
     labels = list(dict.fromkeys(labels))
-    bare = [_strip_paren(lab)[0] for lab in labels]
-    known = {b for b in bare if _is_person_name(b) and not is_generic(b)}
-    parts = {lab: split_label(lab, known) for lab in labels}
-    full_names = {p.name for p in parts.values() if _is_person_name(p.name) and not p.generic}
+    persons = list(persons)
+    known = {b for b in (_strip_paren(clean_label(lab))[0] for lab in labels) if _is_person_name(b)}
+    parts = {lab: split_label(lab, known, persons) for lab in labels}
+    full_names = {p.name for p in parts.values() if _is_person_name(p.name)}
     by_role: dict[str, set[str]] = defaultdict(set)
     for p in parts.values():
         if p.role and p.name in full_names:
@@ -355,47 +423,73 @@ def canonical_map_for_document(
         if override:
             result[lab] = replace(p, name=override)
             continue
-        name = p.name
+        name, role = p.name, p.role
         if not p.generic and len(name.split()) == 1:
-            matches = {f for f in full_names if f.split()[-1].casefold() == name.casefold()}
+            matches = {f for f in full_names if _fold(f.split()[-1]) == _fold(name)}
             if len(matches) == 1:
                 name = matches.pop()
-        elif (
-            not p.generic
-            and p.role is None
-            and name.casefold() in by_role
-            and len(by_role[name.casefold()]) == 1
-        ):
-            holder = next(iter(by_role[name.casefold()]))
-            result[lab] = replace(p, name=holder, role=name)
-            continue
-        result[lab] = replace(p, name=name)
+        elif not p.generic and role is None and len(by_role.get(name.casefold(), ())) == 1:
+            name, role = next(iter(by_role[name.casefold()])), name
+        result[lab] = replace(p, name=name, role=role)
     return result
 
 
 def unify_corpus_names(names: Counter[str], aliases: AliasTable | None = None) -> dict[str, str]:
-    """Map each canonical name to its corpus-wide form.
+    """Map each canonical name to its corpus-wide form (names → turn counts in, name → name out).
 
-    Spelling variants (same folded key) take the most frequent spelling; a bare surname that
-    matches exactly one full name in the corpus becomes that name. Alias-file names are fixed.
+    - spelling variants ("Sergey"/"Sergei", "VladimirPutin") take the most frequent spelling;
+    - of two person names where one ends the other ("Alexander Bortnikov" / "Security Service
+      Alexander Bortnikov"), the rarer becomes the more frequent;
+    - a bare surname matching exactly one full name in the corpus becomes that name.
+    Names fixed by the alias table are never changed.
     """
     fixed = {n for n in names if aliases and aliases.lookup(n) == n}
     groups: dict[str, list[str]] = defaultdict(list)
     for name in names:
-        groups[_fold(name)].append(name)
+        groups[_fold(name).replace(" ", "")].append(name)
     mapping: dict[str, str] = {}
+    totals: Counter[str] = Counter()
     for members in groups.values():
         pinned = [m for m in members if m in fixed]
         best = pinned[0] if pinned else max(members, key=lambda m: (names[m], m))
         for m in members:
             mapping[m] = m if m in fixed else best
+            totals[mapping[m]] += names[m]
+    people = [
+        n for n in totals if _is_person_name(n) or (len(n.split()) >= 3 and not is_generic(n))
+    ]
+    by_suffix: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for n in people:
+        key = tuple(_fold(n).split())
+        for k in range(2, len(key)):
+            by_suffix[key[-k:]].append(n)
+    redirect: dict[str, str] = {}
+    for short in people:
+        if not _is_person_name(short) or short in fixed:
+            continue
+        longer = [n for n in by_suffix.get(tuple(_fold(short).split()), []) if n != short]
+        for long_name in longer:
+            extra = long_name.split()[: len(long_name.split()) - len(short.split())]
+            if long_name in fixed or not all(_is_capitalised(w) for w in extra):
+                continue
+            if totals[short] >= totals[long_name]:
+                redirect[long_name] = short
+            elif len(longer) == 1 and len(extra) <= 2 and _is_person_name(long_name):
+                redirect[short] = long_name
     by_surname: dict[str, set[str]] = defaultdict(set)
-    for name in set(mapping.values()):
-        if _is_person_name(name):
-            by_surname[_fold(name.split()[-1])].add(name)
-    for name, target in list(mapping.items()):
-        if len(target.split()) == 1 and target not in fixed and not is_generic(target):
-            full = by_surname.get(_fold(target), set())
+    for n in totals:
+        if _is_person_name(n) and n not in redirect:
+            by_surname[_fold(n.split()[-1])].add(n)
+    for n in totals:
+        if len(n.split()) == 1 and n not in fixed and not is_generic(n):
+            full = by_surname.get(_fold(n), set())
             if len(full) == 1:
-                mapping[name] = next(iter(full))
+                redirect[n] = next(iter(full))
+    for name in mapping:
+        target = mapping[name]
+        for _ in range(5):  # follow short chains
+            if target not in redirect:
+                break
+            target = redirect[target]
+        mapping[name] = target
     return mapping

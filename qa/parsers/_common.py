@@ -22,9 +22,14 @@ class RawTurn:
     time_end: float | None = None
 
 
-def build_turns(text: str, raw: Sequence[RawTurn], aliases: AliasTable | None = None) -> list[Turn]:
+def build_turns(
+    text: str,
+    raw: Sequence[RawTurn],
+    aliases: AliasTable | None = None,
+    persons: Iterable[str] = (),
+) -> list[Turn]:
     """Canonicalise labels (per document) and cut each turn's text from `text` by its offsets."""
-    names = canonical_map_for_document((r.label for r in raw if r.label), aliases)
+    names = canonical_map_for_document((r.label for r in raw if r.label), aliases, persons)
     roles = _document_roles(names.values())
     turns: list[Turn] = []
     for r in raw:
@@ -60,7 +65,9 @@ def _document_roles(infos: Iterable[SpeakerLabel]) -> dict[str, str]:
 
 def renormalise(transcript: Transcript, aliases: AliasTable | None) -> Transcript:
     """Recompute canonical speakers of a parsed transcript (e.g. with a user alias table)."""
-    names = canonical_map_for_document((t.label for t in transcript.turns if t.label), aliases)
+    names = canonical_map_for_document(
+        (t.label for t in transcript.turns if t.label), aliases, transcript.persons
+    )
     roles = _document_roles(names.values())
     turns = []
     for t in transcript.turns:

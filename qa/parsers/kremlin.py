@@ -25,7 +25,7 @@ from pathlib import Path
 
 from qa.errors import TranscriptError
 from qa.parsers._common import RawTurn, build_turns, doc_id_for, parse_date
-from qa.speakers import looks_like_label
+from qa.speakers import is_generic, looks_like_label
 from qa.transcript import Transcript
 
 FORMAT = "kremlin"
@@ -157,7 +157,7 @@ def parse(path: str | Path, text: str) -> Transcript:
     footer, sections = _footer_start(lines)
     body = range(i, max(i, footer))
     raw = _body_turns(text, spans, lines, body)
-    turns = build_turns(text, raw)
+    turns = build_turns(text, raw, persons=sections.get("Persons", []))
     return Transcript(
         doc_id=doc_id_for(path),
         title=title,
@@ -175,19 +175,41 @@ def parse(path: str | Path, text: str) -> Transcript:
     )
 
 
-def _label_of(line: str) -> str | None:
+def _label_of(line: str, repeated: frozenset[str] = frozenset()) -> str | None:
+    """The speaker label opening `line`, if the text before its first `: ` is one.
+
+    A short lowercase description ("Call centre operator") or a single word ("Putin") counts
+    only when it opens several paragraphs of the document (`repeated`): once, it is more likely
+    a sentence or a list item.
+    """
     m = LABEL_RE.match(line)
     if not m:
         return None
     label = m.group(1).strip()
-    return label if label and looks_like_label(label) else None
+    if not label:
+        return None
+    if " " not in label.strip() and not is_generic(label) and label not in repeated:
+        return None  # a lone capitalised word ("Healthcare: …") is a list item, not a speaker
+    if looks_like_label(label) or (label in repeated and looks_like_label(label, loose=True)):
+        return label
+    return None
 
 
-def _is_label_line(line: str) -> bool:
-    return _label_of(line) is not None
+def _is_label_line(line: str, repeated: frozenset[str] = frozenset()) -> bool:
+    return _label_of(line, repeated) is not None
 
 
-def _is_heading(lines: list[str], k: int, body_end: int) -> bool:
+def _repeated_prefixes(lines: list[str], body: range) -> frozenset[str]:
+    counts: dict[str, int] = {}
+    for k in body:
+        m = LABEL_RE.match(lines[k])
+        if m:
+            key = m.group(1).strip()
+            counts[key] = counts.get(key, 0) + 1
+    return frozenset(k for k, c in counts.items() if c >= 2)
+
+
+def _is_heading(lines: list[str], k: int, body_end: int, repeated: frozenset[str]) -> bool:
     """A section heading ("Opening remarks at …"): unpunctuated, followed by a label or separator."""
     s = lines[k].strip()
     if not s or s.endswith(_TERMINAL) or not s[0].isupper() or len(s.split()) > 30:
@@ -195,7 +217,7 @@ def _is_heading(lines: list[str], k: int, body_end: int) -> bool:
     for j in range(k + 1, body_end):
         nxt = lines[j].strip()
         if nxt:
-            return bool(SEPARATOR_RE.match(nxt)) or _is_label_line(nxt)
+            return bool(SEPARATOR_RE.match(nxt)) or _is_label_line(nxt, repeated)
     return False
 
 
@@ -212,6 +234,7 @@ def _body_turns(
         current = None
 
     body_end = body.stop
+    repeated = _repeated_prefixes(lines, body)
     for k in body:
         line = lines[k]
         s = line.strip()
@@ -223,7 +246,7 @@ def _body_turns(
             continue
         if ELISION_RE.match(s):
             continue  # skipped; the open turn carries on past it
-        label = _label_of(line)
+        label = _label_of(line, repeated)
         if label is not None:
             close()
             m = LABEL_RE.match(line)
@@ -234,7 +257,7 @@ def _body_turns(
                 current.end = current.start  # label alone on its line: text starts next line
             continue
         start, end = _strip_span(text, ls, le)
-        if (current is None or current.label is None) and _is_heading(lines, k, body_end):
+        if (current is None or current.label is None) and _is_heading(lines, k, body_end, repeated):
             close()  # a heading is its own narrative turn, never glued to the lead-in
             raw.append(RawTurn(None, start, end))
             continue
