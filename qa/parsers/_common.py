@@ -88,7 +88,7 @@ def render_turns(items: Iterable[tuple[str | None, str]]) -> tuple[str, list[tup
     """Plain text rendering `Speaker: text` (one line per turn); spans of each turn's text part.
 
     Used by formats whose source is not itself readable text (JSON, subtitles), so quotes never
-    carry escape sequences or markup. Newlines inside a turn are kept.
+    carry escape sequences or markup. Callers collapse whitespace first: one line per turn.
     """
     parts: list[str] = []
     spans: list[tuple[int, int]] = []

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from qa.errors import TranscriptError
 from qa.parsers._common import RawTurn, build_turns, doc_id_for, parse_date
-from qa.speakers import is_generic, looks_like_label
+from qa.speakers import is_generic, label_words, looks_like_label
 from qa.transcript import Transcript
 
 FORMAT = "kremlin"
@@ -156,7 +156,7 @@ def parse(path: str | Path, text: str) -> Transcript:
 
     footer, sections = _footer_start(lines)
     body = range(i, max(i, footer))
-    raw = _body_turns(text, spans, lines, body)
+    raw = _body_turns(text, spans, lines, body, sections.get("Persons", []))
     turns = build_turns(text, raw, persons=sections.get("Persons", []))
     return Transcript(
         doc_id=doc_id_for(path),
@@ -199,14 +199,25 @@ def _is_label_line(line: str, repeated: frozenset[str] = frozenset()) -> bool:
     return _label_of(line, repeated) is not None
 
 
-def _repeated_prefixes(lines: list[str], body: range) -> frozenset[str]:
+def _evidence(lines: list[str], body: range, persons: list[str]) -> frozenset[str]:
+    """Label candidates that the document itself vouches for.
+
+    A prefix opening two or more paragraphs, or a single word that is the surname of a longer
+    label or of a listed person ("Putin" beside "Vladimir Putin").
+    """
     counts: dict[str, int] = {}
+    surnames = {p.split()[0].casefold() for p in persons if p.split()}  # footer: surname first
     for k in body:
         m = LABEL_RE.match(lines[k])
         if m:
             key = m.group(1).strip()
             counts[key] = counts.get(key, 0) + 1
-    return frozenset(k for k, c in counts.items() if c >= 2)
+            words = label_words(key)
+            if len(words) >= 2 and looks_like_label(key):
+                surnames.add(words[-1].casefold())
+    return frozenset(
+        k for k, c in counts.items() if c >= 2 or (" " not in k and k.casefold() in surnames)
+    )
 
 
 def _is_heading(lines: list[str], k: int, body_end: int, repeated: frozenset[str]) -> bool:
@@ -222,7 +233,7 @@ def _is_heading(lines: list[str], k: int, body_end: int, repeated: frozenset[str
 
 
 def _body_turns(
-    text: str, spans: list[tuple[int, int]], lines: list[str], body: range
+    text: str, spans: list[tuple[int, int]], lines: list[str], body: range, persons: list[str]
 ) -> list[RawTurn]:
     raw: list[RawTurn] = []
     current: RawTurn | None = None  # the open turn (speaker or narrative)
@@ -234,7 +245,7 @@ def _body_turns(
         current = None
 
     body_end = body.stop
-    repeated = _repeated_prefixes(lines, body)
+    repeated = _evidence(lines, body, persons)
     for k in body:
         line = lines[k]
         s = line.strip()
