@@ -129,7 +129,7 @@ def _filters(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="tqa", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or chatter on stderr.")
 @click.version_option(package_name="transcript-qa", prog_name="tqa")
 @click.pass_context
