@@ -1,0 +1,79 @@
+"""Plain `Speaker: text` transcripts with an optional header block."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from qa import TranscriptError, load_transcript
+from qa.parsers import choose, plain
+
+
+@pytest.fixture(scope="module")
+def basic(fixtures_dir: Path):
+    return load_transcript(fixtures_dir / "ingest" / "plain_basic.txt")
+
+
+def test_header_block(basic) -> None:
+    assert basic.format == "plain"
+    assert basic.title == "Budget hearing of the Parks Committee"
+    assert basic.date == dt.date(2022, 5, 17)
+    assert basic.time == "10:00"
+    assert basic.place == "Town Hall, Riverton"
+    assert basic.topics == ["Parks", "Budget"]
+
+
+def test_turns_labels_and_continuations(basic) -> None:
+    assert [t.speaker for t in basic.turns] == [
+        "Ruth Okafor",
+        "Tom Weller",
+        "Ruth Okafor",
+        "Question",
+        "Tom Weller",
+    ]
+    first = basic.turns[0]
+    assert first.role == "Chair" and first.label == "Chair Ruth Okafor"
+    assert (
+        first.text
+        == "Good morning. We have one item today: the parks budget.\nIt is a short meeting, I hope."
+    )
+    assert basic.turns[2].role == "Chair"  # the role carries over to the bare-name label
+    assert "The answer is simple: we need two more gardeners." in basic.turns[1].text
+    for t in basic.turns:
+        assert basic.text[t.start : t.end] == t.text
+
+
+def test_no_header_and_leading_narrative(tmp_path: Path) -> None:
+    path = tmp_path / "call.txt"
+    path.write_text("Recorded on a Tuesday.\n\nAnn Lee: Hello there.\nBen Cho: Hi, Ann.\n")
+    t = load_transcript(path)
+    assert t.title == "call" and t.date is None
+    assert [(x.speaker, x.text) for x in t.turns] == [
+        (None, "Recorded on a Tuesday."),
+        ("Ann Lee", "Hello there."),
+        ("Ben Cho", "Hi, Ann."),
+    ]
+
+
+def test_label_on_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "own_line.txt"
+    path.write_text("Ann Lee:\nFirst paragraph.\nSecond paragraph.\nBen Cho: Short.\n")
+    t = load_transcript(path)
+    assert t.turns[0].speaker == "Ann Lee"
+    assert t.turns[0].text == "First paragraph.\nSecond paragraph."
+
+
+def test_no_speakers_is_an_error(fixtures_dir: Path) -> None:
+    path = fixtures_dir / "ingest" / "plain_no_speakers.txt"
+    with pytest.raises(TranscriptError, match="no speaker labels") as err:
+        load_transcript(path)
+    assert err.value.path == str(path)
+
+
+def test_kremlin_layout_is_not_taken_for_plain(seed_path: Path) -> None:
+    text = seed_path.read_text(encoding="utf-8")
+    assert choose("x.txt", text).FORMAT == "kremlin"
+    assert choose("x.txt", "Ann Lee: Hello.\n").FORMAT == "plain"
+    assert plain.sniff("x.txt", "Ann Lee: Hello.\n")
