@@ -1,0 +1,171 @@
+"""Search: modes, filters applied inside the search, fusion, verbatim passages, threads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.errors import QueryError
+from qa.lexical import Tokenizer
+from qa.service import TranscriptQA
+
+
+@pytest.fixture(scope="module")
+def qa(small_index: Path) -> TranscriptQA:
+    return TranscriptQA.open(small_index)
+
+
+def test_each_mode_finds_the_obvious_passage(qa: TranscriptQA) -> None:
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = qa.search("new concrete before the winter storms", k=3, mode=mode)
+        assert hits[0].passage.doc_id == "harbour", mode
+        assert any(h.passage.text.startswith("The harbour wall needs new concrete") for h in hits), mode
+
+
+def test_scores_are_reported_per_mode(qa: TranscriptQA) -> None:
+    hybrid = qa.search("ticket prices", k=2)
+    assert all(h.dense_score is not None and h.bm25_score is not None for h in hybrid)
+    assert [h.score for h in hybrid] == sorted((h.score for h in hybrid), reverse=True)
+    dense = qa.search("ticket prices", k=2, mode="dense")
+    assert all(h.bm25_score is None and h.score == h.dense_score for h in dense)
+    bm25 = qa.search("ticket prices", k=2, mode="bm25")
+    assert all(h.dense_score is None and h.score == h.bm25_score for h in bm25)
+
+
+def test_passages_are_verbatim_slices_of_their_transcript(qa: TranscriptQA) -> None:
+    for h in qa.search("budget", k=20):
+        assert (
+            qa.transcript(h.passage.doc_id).text[h.passage.start : h.passage.end] == h.passage.text
+        )
+
+
+def test_a_short_answer_is_found_through_the_question_before_it(qa: TranscriptQA) -> None:
+    # "Yes, we agreed." shares no word with the query; its indexed context (the question
+    # before it) does.
+    hits = qa.search("how much will the concrete repairs cost", k=5, doc="harbour", mode="bm25")
+    texts = [h.passage.text for h in hits]
+    assert "About two million crowns, spread over three years." in texts
+
+
+def test_speaker_filter_accepts_name_label_surname_in_any_case(qa: TranscriptQA) -> None:
+    for name in ("Lena Falk", "lena falk", "Minister of Transport Lena Falk", "FALK"):
+        hits = qa.search("tunnel", k=10, speaker=name)
+        assert hits and {h.passage.speaker for h in hits} == {"Lena Falk"}, name
+
+
+def test_filter_never_hides_passages_that_exist(qa: TranscriptQA) -> None:
+    # Karl Vik has exactly one passage, and it has nothing to do with the query: it must still
+    # come back (a post-filter on the global top-k would return nothing).
+    hits = qa.search("harbour wall concrete", k=10, speaker="Karl Vik")
+    assert len(hits) == 1
+    assert hits[0].passage.text.startswith("Who pays for the lunches?")
+
+
+def test_filter_matching_nothing_returns_no_hits(qa: TranscriptQA) -> None:
+    assert qa.search("budget", speaker="Nobody At All") == []
+    assert qa.search("budget", doc="no-such-doc") == []
+    assert qa.search("budget", title="no such title") == []
+    assert qa.search("budget", since="2030-01-01") == []
+
+
+def test_date_filters_are_inclusive_and_accept_dates_or_iso_strings(qa: TranscriptQA) -> None:
+    docs = {
+        h.passage.doc_id
+        for h in qa.search("budget", k=20, since="2022-09-12", until=dt.date(2022, 9, 12))
+    }
+    assert docs == {"school"}
+    docs = {h.passage.doc_id for h in qa.search("budget", k=20, until="2022-09-11")}
+    assert docs == {"harbour"}
+    docs = {h.passage.doc_id for h in qa.search("budget", k=20, since=dt.date(2022, 1, 1))}
+    assert docs == {"school", "press"}
+
+
+def test_doc_and_title_filters(qa: TranscriptQA) -> None:
+    assert {h.passage.doc_id for h in qa.search("prices", k=20, doc="press")} == {"press"}
+    assert {h.passage.doc_id for h in qa.search("prices", k=20, doc=["press", "school"])} == {
+        "press",
+        "school",
+    }
+    assert {h.passage.doc_id for h in qa.search("prices", k=20, title="SCHOOL MEALS")} == {"school"}
+    # Filters combine: the title says press conference, the speaker is in it, the date is not.
+    assert (
+        qa.search("prices", title="press conference", speaker="Lena Falk", until="2020-01-01") == []
+    )
+
+
+def test_k_limits_and_bad_arguments_are_clear_errors(qa: TranscriptQA) -> None:
+    assert len(qa.search("the", k=2, mode="dense")) == 2
+    with pytest.raises(QueryError, match="mode"):
+        qa.search("budget", mode="fuzzy")
+    with pytest.raises(QueryError, match="k="):
+        qa.search("budget", k=0)
+    with pytest.raises(QueryError, match="since"):
+        qa.search("budget", since="last Tuesday-ish")
+    with pytest.raises(QueryError, match="after"):
+        qa.search("budget", since="2023-01-01", until="2022-01-01")
+    with pytest.raises(QueryError, match="empty"):
+        qa.search("   ")
+
+
+def test_bm25_with_no_known_word_returns_nothing(qa: TranscriptQA) -> None:
+    assert qa.search("zyzzyva quokka", mode="bm25") == []
+    assert len(qa.search("zyzzyva quokka", k=3, mode="hybrid")) == 3
+
+
+def test_concurrent_searches_match_sequential_ones(qa: TranscriptQA) -> None:
+    queries = [
+        "harbour wall",
+        "school lunches",
+        "rail tunnel",
+        "ticket prices",
+        "ferry timetable",
+    ] * 8
+    expected = {q: [h.passage for h in qa.search(q, k=3)] for q in set(queries)}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda q: (q, [h.passage for h in qa.search(q, k=3)]), queries))
+    for q, passages in results:
+        assert passages == expected[q]
+
+
+def test_searches_during_an_update_see_old_or_new_never_a_mix(
+    small_index: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(small_index, index)
+    qa = TranscriptQA.open(index)
+    corpus = tmp_path / "corpus"
+    shutil.copytree(fixtures_dir / "retrieval", corpus)
+    (corpus / "extra.txt").write_text(
+        "Title: Zoo\n\nEva Lund: The zoo buys two penguins.\n", encoding="utf-8"
+    )
+    query = "penguins at the zoo"
+
+    def run() -> list[tuple[str, int, int]]:
+        return [(h.passage.doc_id, h.passage.start, h.passage.end) for h in qa.search(query, k=50)]
+
+    old = run()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(run) for _ in range(30)]
+        qa.update(corpus, show_progress=False)
+        results = [f.result() for f in futures]
+    new = run()
+    assert old != new and new[0][0] == "extra"
+    assert all(r in (old, new) for r in results)
+
+
+def test_encode_is_normalised_float32(qa: TranscriptQA) -> None:
+    vecs = qa.encode(["harbour wall", "school lunches"])
+    assert vecs.dtype == np.float32 and vecs.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+
+
+def test_speech_tokeniser_drops_fillers_and_stopwords_and_stems() -> None:
+    tok = Tokenizer()
+    assert tok("Um, yeah, we AGREED on the agreements, you know") == ["agre", "agreement", "know"]
+    assert tok("budgets") == tok("budget") == ["budget"]
+    assert Tokenizer(stem=False, stopwords=False)("Um, we agreed") == ["um", "we", "agreed"]
