@@ -25,6 +25,7 @@ from embeddings.encoder import Encoder
 from qa.chunking import DEFAULT_SETTINGS, ChunkSettings, chunk
 from qa.errors import IndexLoadError, QueryError
 from qa.lexical import LexicalIndex
+from qa.limits import check_ask, check_search
 from qa.results import DocumentInfo, Hit
 from qa.retrieval import (
     DEFAULT_CONTEXT,
@@ -218,6 +219,7 @@ class TranscriptQA:
         mode: str = "hybrid",
     ) -> list[Hit]:
         """The `k` best passages for `query` among those that pass every filter."""
+        check_search(query, k, speaker, since, until, doc, title, mode)
         return self._retriever.search(
             query, k, speaker=speaker, since=since, until=until, doc=doc, title=title, mode=mode
         )
@@ -235,6 +237,7 @@ class TranscriptQA:
         """Answer with verbatim quotes (see `qa.answering`)."""
         from qa.answering import answer
 
+        history = check_ask(question, history, k, speaker, since, until, doc)
         return answer(
             self, question, history=history, k=k, speaker=speaker, since=since, until=until, doc=doc
         )
