@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.errors import TranscriptError
+from qa.limits import check_file_size
 from qa.parsers import SUPPORTED_EXTENSIONS, parse_text
 from qa.parsers._common import renormalise
 from qa.speakers import AliasSpec, AliasTable, as_alias_table, unify_corpus_names
@@ -53,6 +54,7 @@ def read_text(path: str | Path) -> str:
     """Decode a transcript file, or raise `TranscriptError` saying what is wrong with it."""
     path = Path(path)
     try:
+        check_file_size(path, path.stat().st_size)  # before reading: a 10 GB log must not load
         data = path.read_bytes()
     except OSError as exc:
         raise TranscriptError(path, f"cannot read file: {exc.strerror or exc}") from exc
