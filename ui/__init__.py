@@ -1,0 +1,1 @@
+"""The Gradio chat (`ui.app.build_app`, `ui.app.serve`)."""
