@@ -17,6 +17,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 from qa.errors import TranscriptError
@@ -107,6 +108,7 @@ def _strip_paren(label: str) -> tuple[str, list[str]]:
         label = label[: m.start()]
 
 
+@lru_cache(maxsize=65536)
 def clean_label(label: str) -> str:
     """Normalise invisible characters and glued words in a label, for naming (not for quoting).
 
@@ -157,12 +159,14 @@ def _name_like(word: str) -> bool:
     return word[:2].lower() in ("d'", "d’") and _is_capitalised(word[2:])
 
 
-def label_words(candidate: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def label_words(candidate: str) -> tuple[str, ...]:
     core, _notes = _strip_paren(candidate.strip())
     # Brackets inside are glosses written into the label ("Delovaya Rossiya [Business Russia]").
-    return re.sub(r"[\[(][^\])]*[\])]", " ", core).replace(",", " ").split()
+    return tuple(re.sub(r"[\[(][^\])]*[\])]", " ", core).replace(",", " ").split())
 
 
+@lru_cache(maxsize=65536)  # labels repeat: "Vladimir Putin" opens thousands of turns
 def looks_like_label(candidate: str, max_words: int = 18, loose: bool = False) -> bool:
     """Could `candidate` (the text before a `: `) be a speaker label rather than part of a sentence?
 
@@ -400,15 +404,26 @@ def _is_person_name(name: str) -> bool:
 
 
 def canonical_map_for_document(
-    labels: Iterable[str], aliases: AliasTable | None = None, persons: Iterable[str] = ()
+    labels: Iterable[str],
+    aliases: AliasTable | None = None,
+    persons: Iterable[str] = (),
+    split: bool = True,
 ) -> dict[str, SpeakerLabel]:
     """Canonical speaker for each label of one document.
 
     A one-word label ("Putin") becomes the unique full name in the document ending with it; a
     title-only label ("President of Russia") becomes the person carrying that title here. An
-    alias-table entry for the label or its name wins over both.
+    alias-table entry for the label or its name wins over both. With `split=False` labels are
+    names as they stand (QMSum's "Project Manager", "The Chair (Hon. Anthony Rota (…))").
     """
     labels = list(dict.fromkeys(labels))
+    if not split:
+        result = {}
+        for lab in labels:
+            name = " ".join(lab.split())
+            override = aliases.lookup(lab) if aliases else None
+            result[lab] = SpeakerLabel(lab, override or name, None, False, is_generic(name))
+        return result
     persons = list(persons)
     known = {b for b in (_strip_paren(clean_label(lab))[0] for lab in labels) if _is_person_name(b)}
     parts = {lab: split_label(lab, known, persons) for lab in labels}

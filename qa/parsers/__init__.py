@@ -16,7 +16,6 @@ from qa.transcript import Transcript
 BY_EXTENSION: dict[str, tuple[ModuleType, ...]] = {
     ".txt": (kremlin, subtitles, plain),
     ".text": (kremlin, subtitles, plain),
-    ".md": (kremlin, plain),
     ".vtt": (subtitles,),
     ".srt": (subtitles,),
     ".json": (qmsum, jsonl),

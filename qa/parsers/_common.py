@@ -10,6 +10,9 @@ from pathlib import Path
 from qa.speakers import AliasTable, SpeakerLabel, canonical_map_for_document
 from qa.transcript import Transcript, Turn
 
+# Formats whose speaker labels are designations, not "Title Name": never split into a role.
+UNSPLIT_FORMATS = frozenset({"qmsum"})
+
 
 @dataclass(slots=True)
 class RawTurn:
@@ -27,9 +30,16 @@ def build_turns(
     raw: Sequence[RawTurn],
     aliases: AliasTable | None = None,
     persons: Iterable[str] = (),
+    split: bool = True,
 ) -> list[Turn]:
-    """Canonicalise labels (per document) and cut each turn's text from `text` by its offsets."""
-    names = canonical_map_for_document((r.label for r in raw if r.label), aliases, persons)
+    """Canonicalise labels (per document) and cut each turn's text from `text` by its offsets.
+
+    `split=False` keeps labels whole (no role/name split) for formats whose labels are not
+    "Title Name" (QMSum).
+    """
+    names = canonical_map_for_document(
+        (r.label for r in raw if r.label), aliases, persons, split=split
+    )
     roles = _document_roles(names.values())
     turns: list[Turn] = []
     for r in raw:
@@ -66,7 +76,10 @@ def _document_roles(infos: Iterable[SpeakerLabel]) -> dict[str, str]:
 def renormalise(transcript: Transcript, aliases: AliasTable | None) -> Transcript:
     """Recompute canonical speakers of a parsed transcript (e.g. with a user alias table)."""
     names = canonical_map_for_document(
-        (t.label for t in transcript.turns if t.label), aliases, transcript.persons
+        (t.label for t in transcript.turns if t.label),
+        aliases,
+        transcript.persons,
+        split=transcript.format not in UNSPLIT_FORMATS,
     )
     roles = _document_roles(names.values())
     turns = []

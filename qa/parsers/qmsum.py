@@ -61,7 +61,7 @@ def from_data(path: str | Path, data: Any) -> Transcript:
     return Transcript(
         doc_id=doc_id_for(path),
         title=title,
-        turns=build_turns(text, raw),
+        turns=build_turns(text, raw, split=False),
         text=text,
         topics=[
             t["topic"]
