@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from qa import limits
 from qa.errors import IndexLoadError, QueryError, TranscriptQAError
 from ui import render
 from ui.api import answer_from_dict, answer_to_dict, hit_to_dict
@@ -33,11 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_QUESTION_CHARS = 2000
-"""Longer questions are refused with a message: a question is a sentence or two, and
-a pasted document would only slow every other user down."""
-MAX_K = 50
-MAX_HISTORY = 20
+MAX_QUESTION_CHARS = limits.MAX_QUESTION_CHARS  # longer questions get a message, not an answer
+MAX_HISTORY = limits.MAX_HISTORY
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 QUEUE_SIZE = 256  # waiting requests beyond this are told the server is busy
@@ -86,16 +84,8 @@ SOURCE_PLACEHOLDER = (
 
 
 def check_question(question: str | None) -> str:
-    """The question, stripped; `QueryError` with a message a user can act on otherwise."""
-    text = (question or "").strip()
-    if not text:
-        raise QueryError("Please type a question.")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise QueryError(
-            f"That question is {len(text):,} characters long; the limit is "
-            f"{MAX_QUESTION_CHARS:,}. Please ask something shorter."
-        )
-    return text
+    """The question, stripped, within `qa.limits` (`QueryError` with a message otherwise)."""
+    return limits.check_question(question if question is not None else "").strip()
 
 
 def parse_date(value: str | None, *, end: bool = False) -> dt.date | None:
@@ -280,13 +270,12 @@ def build_app(
     ) -> dict[str, Any]:
         """Retrieve passages (no answer selection): {"query": …, "hits": [...]}, best first.
 
-        k: 1–50 passages. Each hit has text, speaker, role, title, date, place, doc_id,
+        k: 1–100 passages. Each hit has text, speaker, role, title, date, place, doc_id,
         turn, start, end, score, dense_score, bm25_score, retranslated.
         """
         try:
             text = check_question(query)
-            if not isinstance(k, int) or not 1 <= k <= MAX_K:
-                raise QueryError(f"k must be a whole number from 1 to {MAX_K}.")
+            limits.check_k(k)
             hits = qa.search(text, k=k, **filters(speaker, since, until, doc))
         except TranscriptQAError as exc:
             raise gr.Error(str(exc)) from None
