@@ -8,6 +8,7 @@ new), write it atomically, then swap the reference, so concurrent readers never 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import os
@@ -238,8 +239,9 @@ class TranscriptQA:
         from qa.answering import answer
 
         history = check_ask(question, history, k, speaker, since, until, doc)
+        view = copy.copy(self)  # one snapshot for the whole answer, while update() swaps
         return answer(
-            self, question, history=history, k=k, speaker=speaker, since=since, until=until, doc=doc
+            view, question, history=history, k=k, speaker=speaker, since=since, until=until, doc=doc
         )
 
     def encode(self, texts: list[str]) -> np.ndarray:
