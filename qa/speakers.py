@@ -449,10 +449,53 @@ def canonical_map_for_document(
     return result
 
 
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One substitution, insertion, deletion or swap of neighbours, not in a word's last letter.
+
+    "Vladmir"/"Vladimir", "Kleimenov"/"Kleymenov" are typos or transliterations; a change in
+    the last letter ("Alexander"/"Alexandra") may be another person, so it does not count.
+    """
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        same = a[i + 1 :] == b[i + 1 :] or (
+            a[i : i + 2] == b[i : i + 2][::-1] and a[i + 2 :] == b[i + 2 :]
+        )
+    elif len(a) > len(b):
+        same = a[i + 1 :] == b[i:]
+    else:
+        same = a[i:] == b[i + 1 :]
+    end_of_word = i + 1 >= min(len(a), len(b)) or " " in (a[i + 1 : i + 2], b[i + 1 : i + 2])
+    return same and not end_of_word
+
+
+def _typo_redirects(totals: Counter[str], fixed: set[str], taken: dict[str, str]) -> dict[str, str]:
+    """Rarer spelling → more frequent one, for person names sharing a first or last name."""
+    buckets: dict[str, list[str]] = defaultdict(list)
+    for n in totals:
+        words = n.split()
+        if _is_person_name(n) and n not in taken:
+            buckets["last:" + _fold(words[-1])].append(n)
+            buckets["first:" + _fold(" ".join(words[:-1]))].append(n)
+    out: dict[str, str] = {}
+    for group in buckets.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                if _one_edit_apart(_fold(a), _fold(b)):
+                    rare, common = sorted((a, b), key=lambda n: (totals[n], n))
+                    if rare not in fixed:
+                        out[rare] = common
+    return out
+
+
 def unify_corpus_names(names: Counter[str], aliases: AliasTable | None = None) -> dict[str, str]:
     """Map each canonical name to its corpus-wide form (names → turn counts in, name → name out).
 
-    - spelling variants ("Sergey"/"Sergei", "VladimirPutin") take the most frequent spelling;
+    - spelling variants ("Sergey"/"Sergei", "VladimirPutin", one-letter typos such as
+      "Vladmir Putin") take the most frequent spelling;
     - of two person names where one ends the other ("Alexander Bortnikov" / "Security Service
       Alexander Bortnikov"), the rarer becomes the more frequent;
     - a bare surname matching exactly one full name in the corpus becomes that name.
@@ -491,6 +534,7 @@ def unify_corpus_names(names: Counter[str], aliases: AliasTable | None = None) -
                 redirect[long_name] = short
             elif len(longer) == 1 and len(extra) <= 2 and _is_person_name(long_name):
                 redirect[short] = long_name
+    redirect.update(_typo_redirects(totals, fixed, redirect))
     by_surname: dict[str, set[str]] = defaultdict(set)
     for n in totals:
         if _is_person_name(n) and n not in redirect:

@@ -186,3 +186,24 @@ def test_bad_alias_file(tmp_path: Path, name: str, content: str, line: int | Non
         AliasTable.load(path)
     assert err.value.path == str(path)
     assert err.value.line == line
+
+
+def test_corpus_merges_one_letter_typos_but_not_other_people() -> None:
+    counts = Counter(
+        {
+            "Vladimir Putin": 500,
+            "Vladmir Putin": 1,
+            "Vlaidmir Putin": 1,
+            "Kirill Kleimenov": 6,
+            "Kirill Kleymenov": 117,
+            "Alexander Novak": 30,
+            "Alexandra Novak": 2,  # a different letter at the end of a name: maybe another person
+            "Ivan Petrov": 5,
+            "Ivan Petrova": 1,
+        }
+    )
+    m = unify_corpus_names(counts)
+    assert m["Vladmir Putin"] == m["Vlaidmir Putin"] == "Vladimir Putin"
+    assert m["Kirill Kleimenov"] == "Kirill Kleymenov"
+    assert m["Alexandra Novak"] == "Alexandra Novak"
+    assert m["Ivan Petrova"] == "Ivan Petrova"
