@@ -143,3 +143,28 @@ def test_labels_accepted(label: str) -> None:
 )
 def test_sentence_prefixes_rejected(prefix: str) -> None:
     assert not looks_like_label(prefix)
+
+
+def test_section_heading_inside_speech_and_separator(tmp_path: Path) -> None:
+    path = tmp_path / "sections.txt"
+    path.write_text(
+        "Events\nTwo sections\nJanuary 5, 2015\n"
+        "Vladimir Putin: First part of the speech.\n"
+        "Speech at the plenary session\n"
+        "Vladimir Putin: Second part.\n"
+        "Thank you\n"
+        "Olga Ivanova: A question.\n"
+        "* * *\n"
+        "After the meeting the President visited a school.\n"
+        "Publication status\nText version\n",
+        encoding="utf-8",
+    )
+    t = load_transcript(path)
+    assert t.place is None and t.lead is None and t.time is None
+    assert [(x.speaker, x.text) for x in t.turns] == [
+        ("Vladimir Putin", "First part of the speech."),
+        (None, "Speech at the plenary session"),
+        ("Vladimir Putin", "Second part.\nThank you"),  # a short last line stays spoken
+        ("Olga Ivanova", "A question."),
+        (None, "After the meeting the President visited a school."),
+    ]

@@ -37,6 +37,11 @@ PHOTO_RE = re.compile(r"^\d+ of \d+$")
 SEPARATOR_RE = re.compile(r"^\*(?:\s*\*){2,}$")
 ELISION_RE = re.compile(r"^<(?:…|\.\.\.)>$")
 LABEL_RE = re.compile(r"^([^:\n]{1,160}?):(?: +|$)")
+HEADING_START = re.compile(
+    r"^(?:Speech(?:es)? (?:at|before)|Beginning of|Excerp?ts? from|(?:Opening|Closing|Concluding) "
+    r"remarks|Transcript of|Remarks (?:at|during)|Address (?:at|to)|Press statements?|Statements? "
+    r"(?:following|for|at)|News conference|Conversation with|Videoconference with)\b"
+)
 FOOTER_SECTIONS = ("Geography", "Topics", "Persons", "Organisations")
 FOOTER_END = ("Publication status", "Text version")
 _TERMINAL = tuple(".!?…,;:»”\")’'-–—")
@@ -268,8 +273,13 @@ def _body_turns(
                 current.end = current.start  # label alone on its line: text starts next line
             continue
         start, end = _strip_span(text, ls, le)
-        if (current is None or current.label is None) and _is_heading(lines, k, body_end, repeated):
-            close()  # a heading is its own narrative turn, never glued to the lead-in
+        if (current is None or current.label is None or HEADING_START.match(s)) and _is_heading(
+            lines, k, body_end, repeated
+        ):
+            # A heading is its own narrative turn, never glued to the lead-in; inside a speech
+            # only the site's usual section headings count ("Speech at …", "Excerpts from …"),
+            # since a speaker's unpunctuated last line ("Thank you") looks the same.
+            close()
             raw.append(RawTurn(None, start, end))
             continue
         if current is None:
