@@ -1,0 +1,348 @@
+"""Hits → an `Answer` of verbatim quotes: sentence scoring, quote building, abstention.
+
+Retrieval finds passages (~120 words); a reader wants the one or two sentences that
+answer. So the sentences of the top passages are scored against the question — by
+embedding similarity, by shared (stemmed) topic words and by how well retrieval ranked
+their passage — and the best are widened to a readable quote: complete sentences of one
+turn, under ~80 words, verbatim at their offsets. If even the best sentence scores
+under a threshold calibrated on development data, the answer abstains and shows the
+closest passages instead of pretending they answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from qa.chunking import sentence_spans, word_count
+from qa.errors import QueryError
+from qa.query import Query, SpeakerNames, understand
+from qa.results import Answer, Hit, Quote
+from qa.transcript import Transcript
+
+
+class Searchable(Protocol):
+    """The part of `TranscriptQA` the answerer uses (so tests can pass a small fake)."""
+
+    def search(self, query: str, k: int = 10, **filters: Any) -> list[Hit]: ...
+    def speakers(self) -> list[str]: ...
+    def resolve_speaker(self, name: str) -> str | None: ...
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+    def transcript(self, doc_id: str) -> Transcript: ...
+    def date_range(self) -> tuple[dt.date | None, dt.date | None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSettings:
+    """Weights and limits, measured in benchmarks/bench_answer.py (see its results file)."""
+
+    search_k: int = 20  # passages retrieved
+    read_passages: int = 8  # passages whose sentences are scored
+    quotes: int = 3  # at most this many quotes
+    w_dense: float = 1.0  # cosine(question, sentence)
+    w_lexical: float = 0.3  # share of the question's topic stems in the sentence
+    w_passage: float = 0.35  # retrieval rank of the sentence's passage (1 for the top hit)
+    w_boost_doc: float = 0.1  # follow-ups: the previous answer's documents
+    min_words: int = 4  # shorter sentences ("Thank you.") are not answers on their own
+    short_penalty: float = 0.2
+    question_penalty: float = 0.1  # a question rarely answers a question
+    max_quote_words: int = 80
+    threshold: float = 0.35  # below this best-sentence score: abstain
+    runner_up: float = 0.8  # further quotes must score at least this share of the best
+    duplicate: float = 0.7  # word-set overlap above which two quotes are the same quote
+
+
+DEFAULT_SETTINGS = AnswerSettings()
+DEFAULT_K = DEFAULT_SETTINGS.quotes
+
+_CONNECTIVE = re.compile(
+    r"^\W*(this|that|these|those|it|its|they|he|she|but|and|so|however|therefore|thus|yet|"
+    r"also|then|here|there|such|which|as a result|because|for example|in addition|moreover|"
+    r"besides|yes|no|well|of course)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A sentence of a retrieved passage with the features its score is made of."""
+
+    hit_rank: int
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    dense: float = 0.0  # cosine(question, sentence)
+    lexical: float = 0.0  # share of the question's topic stems found in the sentence
+    passage: float = 0.0  # 1 / (1 + rank of its passage)
+    words: int = 0
+    asks: bool = False  # the sentence is itself a question
+    boosted: bool = False  # in a document of the previous answer (follow-ups)
+    score: float = 0.0
+
+
+# ---------------------------------------------------------------- per-index caches
+
+_speaker_names: weakref.WeakKeyDictionary[Any, SpeakerNames] = weakref.WeakKeyDictionary()
+
+
+def _names_for(qa: Searchable) -> SpeakerNames:
+    try:
+        cached = _speaker_names.get(qa)
+    except TypeError:  # not weak-referenceable: build every time
+        return SpeakerNames(qa.speakers(), qa.resolve_speaker)
+    if cached is None:
+        cached = SpeakerNames(qa.speakers(), qa.resolve_speaker)
+        _speaker_names[qa] = cached
+    return cached
+
+
+def _tokenizer() -> Any:
+    global _TOKENIZER
+    if _TOKENIZER is None:
+        from qa.lexical import Tokenizer
+
+        _TOKENIZER = Tokenizer(stem=True, stopwords=True)
+    return _TOKENIZER
+
+
+_TOKENIZER: Any = None
+
+
+def _as_date(value: dt.date | str | None, name: str) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise QueryError(
+            f"{name} must be a date or an ISO date string (YYYY-MM-DD), got {value!r}"
+        ) from exc
+
+
+# ---------------------------------------------------------------- the answerer
+
+
+def answer(
+    qa: Searchable,
+    question: str,
+    history: Sequence[Any] | None = None,
+    k: int = DEFAULT_K,
+    speaker: str | None = None,
+    since: dt.date | str | None = None,
+    until: dt.date | str | None = None,
+    doc: str | None = None,
+    settings: AnswerSettings = DEFAULT_SETTINGS,
+) -> Answer:
+    """Answer `question` with up to `k` verbatim quotes, or abstain with the closest passages.
+
+    `history`: the chat so far, oldest first, as `(question, Answer)` pairs or
+    `{"question": ..., "answer": ...}` dicts; follow-ups inherit its speaker, dates and topic.
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise QueryError("the question is empty: ask something about the transcripts")
+    if k < 1:
+        raise QueryError(f"k must be at least 1, got {k}")
+    since_d, until_d = _as_date(since, "since"), _as_date(until, "until")
+    if speaker is not None:
+        resolved = qa.resolve_speaker(speaker)
+        if resolved is None:
+            raise QueryError(
+                f"unknown speaker {speaker!r}; known speakers are listed by speakers()"
+            )
+        speaker = resolved
+    latest = qa.date_range()[1]
+    query = understand(
+        question.strip(), _names_for(qa), latest, history, speaker, since_d, until_d, doc
+    )
+    hits = retrieve(qa, query, settings)
+    ranked = rank(candidates(qa, query, hits, settings), settings)
+    quotes = build_quotes(qa, ranked, min(k, 10), settings)
+    filters = query.filters
+    implied = dict(query.implied)
+    if not quotes:
+        return Answer(question, [], True, hits[:5], filters, implied)
+    return Answer(question, quotes, False, hits[:5], filters, implied)
+
+
+def retrieve(qa: Searchable, query: Query, settings: AnswerSettings) -> list[Hit]:
+    filters = {
+        "speaker": query.speaker,
+        "since": query.since,
+        "until": query.until,
+        "doc": query.doc,
+    }
+    hits = qa.search(query.search_text, k=settings.search_k, **filters)
+    if query.boost_docs and query.doc is None:
+        # A follow-up: the occasion of the previous answer stays in play.
+        seen = {(h.passage.doc_id, h.passage.start) for h in hits}
+        extra = []
+        for doc_id in query.boost_docs[:2]:
+            for hit in qa.search(query.search_text, k=5, **{**filters, "doc": doc_id}):
+                if (hit.passage.doc_id, hit.passage.start) not in seen:
+                    seen.add((hit.passage.doc_id, hit.passage.start))
+                    extra.append(hit)
+        hits = sorted([*hits, *extra], key=lambda h: -h.score)
+    return hits
+
+
+def candidates(
+    qa: Searchable, query: Query, hits: list[Hit], settings: AnswerSettings = DEFAULT_SETTINGS
+) -> list[Candidate]:
+    """Every sentence of the top passages, with its features (not yet scored)."""
+    found: list[Candidate] = []
+    seen: set[tuple[str, int]] = set()
+    excluded = query.exclude_spans
+    for rank, hit in enumerate(hits[: settings.read_passages]):
+        p = hit.passage
+        for start, end in sentence_spans(p.text, offset=p.start):
+            key = (p.doc_id, start)
+            if key in seen:  # passages overlap by a sentence
+                continue
+            seen.add(key)
+            if any(d == p.doc_id and s <= start and end <= e for d, s, e in excluded):
+                continue
+            text = p.text[start - p.start : end - p.start]
+            found.append(Candidate(rank, hit, start, end, text))
+    if not found:
+        return []
+    vectors = qa.encode([query.search_text, *(c.text for c in found)])
+    dense = vectors[1:] @ vectors[0]
+    tok = _tokenizer()
+    topic = set(tok(query.topic or query.search_text))
+    boost = set(query.boost_docs)
+    for c, cosine in zip(found, dense, strict=True):
+        words = set(tok(c.text))
+        c.dense = float(cosine)
+        c.lexical = len(topic & words) / len(topic) if topic else 0.0
+        c.passage = 1.0 / (1.0 + c.hit_rank)
+        c.words = word_count(c.text)
+        c.asks = c.text.rstrip().endswith("?")
+        c.boosted = c.hit.passage.doc_id in boost
+    return found
+
+
+def rank(found: list[Candidate], settings: AnswerSettings = DEFAULT_SETTINGS) -> list[Candidate]:
+    """Score candidates with the weights in `settings`, best first."""
+    for c in found:
+        c.score = (
+            settings.w_dense * c.dense
+            + settings.w_lexical * c.lexical
+            + settings.w_passage * c.passage
+            + (settings.w_boost_doc if c.boosted else 0.0)
+            - (settings.short_penalty if c.words < settings.min_words else 0.0)
+            - (settings.question_penalty if c.asks else 0.0)
+        )
+    return sorted(found, key=lambda c: -c.score)
+
+
+def build_quotes(
+    qa: Searchable,
+    sentences: list[Candidate],
+    k: int,
+    settings: AnswerSettings,
+) -> list[Quote]:
+    if not sentences or sentences[0].score < settings.threshold:
+        return []
+    best_score = sentences[0].score
+    quotes: list[Quote] = []
+    for sentence in sentences:
+        if len(quotes) >= k:
+            break
+        if quotes and sentence.score < max(settings.threshold, settings.runner_up * best_score):
+            break
+        p = sentence.hit.passage
+        if any(q.doc_id == p.doc_id and q.start <= sentence.start < q.end for q in quotes):
+            continue  # already inside a quote
+        transcript = qa.transcript(p.doc_id)
+        quote = _widen(transcript, sentence, settings)
+        # Merge with a quote of the same turn that overlaps or touches this one.
+        merged = False
+        for i, other in enumerate(quotes):
+            if other.doc_id == quote.doc_id and other.turn == quote.turn:
+                lo, hi = min(other.start, quote.start), max(other.end, quote.end)
+                gap = transcript.text[min(other.end, quote.end) : max(other.start, quote.start)]
+                touching = other.start <= quote.end and quote.start <= other.end or not gap.strip()
+                if touching and word_count(transcript.text[lo:hi]) <= settings.max_quote_words:
+                    quotes[i] = replace(other, text=transcript.text[lo:hi], start=lo, end=hi)
+                    merged = True
+                    break
+        if merged:
+            continue
+        if any(q.doc_id == quote.doc_id and q.turn == quote.turn for q in quotes):
+            continue  # evidence from another turn says more than a second piece of this one
+        if any(_is_repeat(transcript, quote, q, qa, settings) for q in quotes):
+            continue  # the same words said twice (or quoted twice): once is enough
+        quotes.append(quote)
+    return quotes
+
+
+def _widen(transcript: Transcript, sentence: Candidate, settings: AnswerSettings) -> Quote:
+    """The best sentence plus the neighbours it needs to be read alone, inside its turn."""
+    p = sentence.hit.passage
+    turn = transcript.turns[p.turn]
+    spans = sentence_spans(transcript.text[turn.start : turn.end], offset=turn.start)
+    index = next(
+        (i for i, (s, e) in enumerate(spans) if s <= sentence.start < e),
+        None,
+    )
+    if index is None:  # the passage and the turn disagree on boundaries: quote the sentence alone
+        lo, hi = sentence.start, sentence.end
+    else:
+        lo_i = hi_i = index
+        budget = settings.max_quote_words
+
+        def words(a: int, b: int) -> int:
+            return word_count(transcript.text[spans[a][0] : spans[b][1]])
+
+        # A sentence that opens with "This", "But", "It" … leans on the one before it.
+        while (
+            lo_i > 0
+            and _CONNECTIVE.match(transcript.text[spans[lo_i][0] : spans[lo_i][1]])
+            and words(lo_i - 1, hi_i) <= budget
+        ):
+            lo_i -= 1
+        # A short answer reads better with the sentence that follows it.
+        while hi_i + 1 < len(spans) and words(lo_i, hi_i) < 25 and words(lo_i, hi_i + 1) <= budget:
+            hi_i += 1
+        lo, hi = spans[lo_i][0], spans[hi_i][1]
+    return Quote(
+        text=transcript.text[lo:hi],
+        speaker=turn.speaker,
+        role=turn.role,
+        title=transcript.title,
+        date=transcript.date,
+        place=transcript.place,
+        doc_id=transcript.doc_id,
+        turn=turn.index,
+        start=lo,
+        end=hi,
+        score=round(sentence.score, 4),
+        highlight=(sentence.start, sentence.end),
+        retranslated=turn.retranslated,
+    )
+
+
+def _is_repeat(
+    transcript: Transcript, quote: Quote, other: Quote, qa: Searchable, settings: AnswerSettings
+) -> bool:
+    """The same point made twice: the quotes, or their best sentences, share most words."""
+    if _overlap(quote.text, other.text) > settings.duplicate:
+        return True
+    mine = transcript.text[quote.highlight[0] : quote.highlight[1]]
+    source = transcript if other.doc_id == quote.doc_id else qa.transcript(other.doc_id)
+    theirs = source.text[other.highlight[0] : other.highlight[1]]
+    return _overlap(mine, theirs) > settings.duplicate
+
+
+def _overlap(a: str, b: str) -> float:
+    wa, wb = set(re.findall(r"\w+", a.lower())), set(re.findall(r"\w+", b.lower()))
+    if not wa or not wb:
+        return 0.0
+    return len(wa & wb) / min(len(wa), len(wb))
