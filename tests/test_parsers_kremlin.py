@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import load_transcript
+from qa import TranscriptError, load_transcript
 from qa.parsers import kremlin
 from qa.speakers import looks_like_label
 
@@ -167,4 +167,25 @@ def test_section_heading_inside_speech_and_separator(tmp_path: Path) -> None:
         ("Vladimir Putin", "Second part.\nThank you"),  # a short last line stays spoken
         ("Olga Ivanova", "A question."),
         (None, "After the meeting the President visited a school."),
+    ]
+
+
+def test_header_without_body_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "hollow.txt"
+    path.write_text(
+        "Events\nA title\nMarch 1, 2016\n12:00\nMoscow\nTopics\nEconomy\nPublication status\nText version\n"
+    )
+    with pytest.raises(TranscriptError, match="no transcript text") as err:
+        load_transcript(path)
+    assert err.value.line == 6
+
+
+def test_narrative_only_page_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "summary.txt"
+    path.write_text(
+        "Events\nWorking meeting\nMarch 1, 2016\nThe President discussed the budget: in detail.\n"
+    )
+    t = load_transcript(path)
+    assert [(x.speaker, x.text) for x in t.turns] == [
+        (None, "The President discussed the budget: in detail.")
     ]

@@ -162,6 +162,12 @@ def parse(path: str | Path, text: str) -> Transcript:
     footer, sections = _footer_start(lines)
     body = range(i, max(i, footer))
     raw = _body_turns(text, spans, lines, body, sections.get("Persons", []))
+    if not raw:
+        raise TranscriptError(
+            path,
+            "no transcript text: expected paragraphs between the header and the footer lists",
+            i + 1,
+        )
     turns = build_turns(text, raw, persons=sections.get("Persons", []))
     return Transcript(
         doc_id=doc_id_for(path),

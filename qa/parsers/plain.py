@@ -56,15 +56,12 @@ def _label(line: str) -> tuple[str, int] | None:
 
 
 def sniff(path: str | Path, head: str) -> bool:
-    lines = [ln for ln in head.split("\n")[:60] if ln.strip()]
-    hits = sum(
-        1
-        for ln in lines
-        if _label(ln)
-        and _HEADER_RE.match(ln) is None
-        or (_label(ln) and ln.split(":")[0].strip().lower() not in HEADER_KEYS)
-    )
-    return hits >= 1
+    """Some line opens with a speaker label that is not a header key ("Title:", "Date:")."""
+    for line in head.split("\n")[:60]:
+        found = _label(line)
+        if found and found[0].lower() not in HEADER_KEYS:
+            return True
+    return False
 
 
 def _header(path: str | Path, lines: list[str]) -> tuple[dict[str, str], int]:
