@@ -10,7 +10,9 @@ Layout of an index folder::
         transcripts.json   every transcript (text + turns + metadata): `transcript(doc_id)` and
                            all quoting work from the index alone
         passages.json      columns: document, turn, start, end, content key of the embedded text
-        vectors.npy        float32 (passages x dim), L2-normalised
+        vectors.npy        float32 (passages x dim), L2-normalised embedding of each passage
+        doc_vectors.npy    float32 (documents x dim), embedding of each title + date header
+                           (search vectors are composed from both at load: qa.retrieval)
         ann.faiss          HNSW graph, only above `ANN_THRESHOLD` passages
         bm25/              bm25s sparse matrices and vocabulary
 
@@ -38,12 +40,13 @@ from qa.errors import IndexLoadError
 from qa.lexical import LexicalIndex
 from qa.transcript import Passage, Transcript, Turn
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 TRANSCRIPTS = "transcripts.json"
 PASSAGES = "passages.json"
 VECTORS = "vectors.npy"
+DOC_VECTORS = "doc_vectors.npy"
 ANN = "ann.faiss"
 BM25_DIR = "bm25"
 # Above this many passages an HNSW graph answers unfiltered dense queries (measured in
@@ -193,13 +196,16 @@ class Snapshot:
     manifest: Manifest
     transcripts: dict[str, Transcript]
     passages: list[Passage]
-    keys: list[str]
-    vectors: np.ndarray
+    keys: list[str]  # content key of each passage's embedded text
+    vectors: np.ndarray  # one row per passage
+    doc_keys: list[str]  # content key of each document's header ("" = no header)
+    doc_vectors: np.ndarray  # one row per document, in `transcripts` order
     lexical: LexicalIndex
     ann: faiss.Index | None = None
 
     def __post_init__(self) -> None:
         self.vectors.setflags(write=False)
+        self.doc_vectors.setflags(write=False)
 
 
 def build_ann(vectors: np.ndarray) -> faiss.Index | None:
@@ -245,10 +251,12 @@ def _write_files(snap: Snapshot, folder: Path) -> None:
         "start": [p.start for p in snap.passages],
         "end": [p.end for p in snap.passages],
         "key": snap.keys,
+        "doc_key": snap.doc_keys,
     }
     with open(folder / PASSAGES, "w", encoding="utf-8") as fh:
         json.dump(columns, fh)
     np.save(folder / VECTORS, np.ascontiguousarray(snap.vectors, dtype=np.float32))
+    np.save(folder / DOC_VECTORS, np.ascontiguousarray(snap.doc_vectors, dtype=np.float32))
     if snap.ann is not None:
         faiss.write_index(snap.ann, str(folder / ANN))
     snap.lexical.save(folder / BM25_DIR)
@@ -386,6 +394,15 @@ def load(index_dir: Path | str) -> Snapshot:
             raise ValueError(
                 f"vectors have dimension {vectors.shape[1]}, manifest says {manifest.dim}"
             )
+        current = DOC_VECTORS
+        doc_vectors = np.load(folder / DOC_VECTORS, allow_pickle=False)
+        doc_keys = list(cols["doc_key"])
+        if (
+            doc_vectors.ndim != 2
+            or len(doc_vectors) != len(transcripts)
+            or len(doc_keys) != len(transcripts)
+        ):
+            raise ValueError(f"shape {doc_vectors.shape} for {len(transcripts)} documents")
         ann = None
         if (folder / ANN).exists():
             current = ANN
@@ -407,6 +424,8 @@ def load(index_dir: Path | str) -> Snapshot:
         passages=passages,
         keys=keys,
         vectors=vectors,
+        doc_keys=doc_keys,
+        doc_vectors=doc_vectors,
         lexical=lexical,
         ann=ann,
     )

@@ -31,20 +31,37 @@ MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 
 @dataclass(frozen=True, slots=True)
 class ContextSettings:
-    """How a passage's indexed text is built; part of the manifest (a change rebuilds)."""
+    """What context a passage is indexed with (recorded in the manifest).
+
+    BM25 indexes the context as text (`index_texts`). The dense side embeds each passage once,
+    as `Speaker: text`, plus one header vector per document (title, date), and composes the
+    search vector as normalise(passage + w_prev * preceding turns + w_next * following turns +
+    w_header * header). Mean-pooled embeddings add up roughly like their texts, so this works
+    like embedding the concatenation, at a fraction of the cost, and the weights can change
+    without re-embedding anything (measured in benchmarks/tune_qmsum.py).
+    """
 
     title: bool = True
     date: bool = True
     speaker: bool = True
     prev_words: int = 40  # words from the end of the preceding turns (0 = none)
     next_words: int = 0  # words from the start of the following turns (0 = none)
-    version: int = 1
+    dense_prev: float = 0.5
+    dense_next: float = 0.0
+    dense_header: float = 0.3
+    version: int = 2
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 DEFAULT_CONTEXT = ContextSettings()
+
+
+def context_from_dict(d: dict[str, Any] | None) -> ContextSettings:
+    """Settings from a manifest; unknown keys (a newer writer) are ignored."""
+    fields = set(ContextSettings.__dataclass_fields__)
+    return ContextSettings(**{k: v for k, v in (d or {}).items() if k in fields})
 
 
 def _date_words(date: dt.date | None) -> str:
@@ -83,6 +100,79 @@ def _after(turns: list[Turn], index: int, budget: int, use_speaker: bool) -> lis
             budget -= len(take)
         i += 1
     return out
+
+
+def embed_text(p: Passage) -> str:
+    """What the model embeds for a passage: the passage, labelled with its speaker."""
+    return f"{p.speaker}: {p.text}" if p.speaker else p.text
+
+
+def header_text(t: Transcript, settings: ContextSettings = DEFAULT_CONTEXT) -> str:
+    """A document's title and date in words, embedded once per document."""
+    parts = []
+    if settings.title and t.title:
+        parts.append(t.title.strip())
+    if settings.date and t.date:
+        parts.append(_date_words(t.date))
+    return ". ".join(parts)
+
+
+def _neighbours(passages: list[Passage], budget: int, step: int) -> list[list[int]]:
+    """For each passage, the passages of the preceding (step=-1) or following (step=1) turns of
+    the same document, nearest first, until `budget` words are covered."""
+    out: list[list[int]] = [[] for _ in passages]
+    if budget <= 0:
+        return out
+    n = len(passages)
+    for i, p in enumerate(passages):
+        taken: list[int] = []
+        words = 0
+        j = i + step
+        while 0 <= j < n and words < budget:
+            q = passages[j]
+            if q.doc_id != p.doc_id:
+                break
+            if q.turn != p.turn:
+                taken.append(j)
+                words += len(q.text.split())
+            j += step
+        out[i] = taken
+    return out
+
+
+def compose_vectors(
+    passages: list[Passage],
+    raw: np.ndarray,
+    header_of: np.ndarray,
+    headers: np.ndarray,
+    settings: ContextSettings,
+) -> np.ndarray:
+    """Search vectors: each passage's own vector plus weighted context vectors, normalised.
+
+    `passages` must be grouped by document in reading order (as the index stores them);
+    `header_of[i]` is the row in `headers` of passage i's document (-1 for none).
+    """
+    if len(raw) == 0:
+        return raw.copy()
+    out = raw.astype(np.float32, copy=True)
+    for weight, step, budget in (
+        (settings.dense_prev, -1, settings.prev_words),
+        (settings.dense_next, 1, settings.next_words),
+    ):
+        if weight <= 0 or budget <= 0:
+            continue
+        for i, ids in enumerate(_neighbours(passages, budget, step)):
+            if ids:
+                ctx = raw[ids].sum(axis=0)
+                norm = float(np.linalg.norm(ctx))
+                if norm > 0:
+                    out[i] += weight * ctx / norm
+    if settings.dense_header > 0 and len(headers):
+        has = header_of >= 0
+        out[has] += settings.dense_header * headers[header_of[has]]
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(out / norms, dtype=np.float32)
 
 
 def index_texts(
@@ -148,19 +238,23 @@ class Retriever:
         snapshot: Any,  # embeddings.store.Snapshot (kept loose to avoid an import cycle)
         encode: Callable[[list[str]], np.ndarray],
         config: SearchConfig = DEFAULT_SEARCH,
+        context: ContextSettings | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.encode = encode
         self.config = config
+        self.context = context or context_from_dict(snapshot.manifest.context)
         passages: list[Passage] = snapshot.passages
         self.passages = passages
-        self.vectors: np.ndarray = snapshot.vectors
         n = len(passages)
         doc_ids = list(snapshot.transcripts)
         self.doc_pos = {d: i for i, d in enumerate(doc_ids)}
         self.doc_of = np.fromiter(
             (self.doc_pos[p.doc_id] for p in passages), dtype=np.int32, count=n
         )
+        has_header = np.asarray([bool(k) for k in snapshot.doc_keys] or [False])
+        header_of = np.where(has_header[self.doc_of], self.doc_of, -1) if n else self.doc_of
+        self.vectors: np.ndarray = search_vectors(snapshot, self.context, header_of)
         speakers = sorted({p.speaker for p in passages if p.speaker})
         self.speaker_pos = {s: i for i, s in enumerate(speakers)}
         self.speaker_of = np.fromiter(
@@ -182,7 +276,7 @@ class Retriever:
         self.turn_counts = self._turn_counts(snapshot.transcripts.values())
         self.aliases = self._aliases(snapshot.transcripts.values())
         self._flat: faiss.Index | None = None
-        if snapshot.ann is None and n:
+        if snapshot.ann is None and n and len(self.vectors):
             flat = faiss.IndexFlatIP(self.vectors.shape[1])
             flat.add(np.ascontiguousarray(self.vectors))
             self._flat = flat
@@ -408,6 +502,22 @@ class Retriever:
             [max((score_of[j] for j in self.prev_turn[int(i)]), default=0.0) for i in cands]
         )
         return fused + self.config.neighbour * bonus
+
+
+def search_vectors(
+    snapshot: Any, context: ContextSettings, header_of: np.ndarray | None = None
+) -> np.ndarray:
+    """The composed, normalised vectors a snapshot is searched with."""
+    if header_of is None:
+        doc_pos = {d: i for i, d in enumerate(snapshot.transcripts)}
+        has = [bool(k) for k in snapshot.doc_keys]
+        header_of = np.asarray(
+            [doc_pos[p.doc_id] if has[doc_pos[p.doc_id]] else -1 for p in snapshot.passages],
+            dtype=np.int64,
+        )
+    return compose_vectors(
+        snapshot.passages, snapshot.vectors, header_of, snapshot.doc_vectors, context
+    )
 
 
 def _top(scores: np.ndarray, count: int) -> np.ndarray:

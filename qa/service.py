@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ import numpy as np
 from embeddings import store
 from embeddings.encoder import Encoder
 from qa.chunking import DEFAULT_SETTINGS, ChunkSettings, chunk
-from qa.errors import IndexLoadError, QueryError
+from qa.errors import IndexLoadError, QueryError, TranscriptError
 from qa.lexical import LexicalIndex
 from qa.limits import check_ask, check_search
 from qa.results import DocumentInfo, Hit
@@ -34,7 +35,11 @@ from qa.retrieval import (
     ContextSettings,
     Retriever,
     SearchConfig,
+    context_from_dict,
+    embed_text,
+    header_text,
     index_texts,
+    search_vectors,
 )
 from qa.transcript import Passage, Transcript
 
@@ -104,7 +109,6 @@ class TranscriptQA:
         """
         started = time.perf_counter()
         encoder = Encoder(model)
-        transcripts, skipped = _load(corpus_path, show_progress)
         previous: store.Snapshot | None = None
         reason: str | None = None
         if store.exists(index_dir):
@@ -114,12 +118,13 @@ class TranscriptQA:
                 reason = f"the previous index could not be read ({exc})"
                 log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
         if previous is not None:
-            reason = _incompatibility(previous.manifest, encoder.name, chunk_settings, context)
+            reason = _incompatibility(previous.manifest, encoder.name, chunk_settings)
             if reason:
                 log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
                 previous = None
+        transcripts, skipped, file_hashes = _scan(corpus_path, previous, show_progress)
         snapshot, stats = _make_snapshot(
-            transcripts, previous, encoder, chunk_settings, context, show_progress
+            transcripts, previous, encoder, chunk_settings, context, show_progress, file_hashes
         )
         stats.rebuilt = reason is not None
         stats.reason = reason
@@ -154,7 +159,7 @@ class TranscriptQA:
         started = time.perf_counter()
         with self._write_lock:
             old = self.snapshot
-            scanned, skipped = _load(paths, show_progress)
+            scanned, skipped, file_hashes = _scan(paths, old, show_progress)
             roots = [
                 Path(p).resolve()
                 for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)
@@ -168,8 +173,12 @@ class TranscriptQA:
                 keep[doc_id] = t
             keep.update(scanned)
             chunker = ChunkSettings(**old.manifest.chunker)
-            context = ContextSettings(**old.manifest.context)
-            stats = self._commit(keep, old, chunker, context, show_progress)
+            context = context_from_dict(old.manifest.context)
+            hashes = {
+                d: old.manifest.docs[d].get("file_hash") for d in keep if d in old.manifest.docs
+            }
+            hashes.update(file_hashes)
+            stats = self._commit(keep, old, chunker, context, show_progress, hashes)
             stats.skipped = skipped
             stats.seconds = time.perf_counter() - started
             self.last_update_stats = stats
@@ -184,8 +193,9 @@ class TranscriptQA:
                 return False
             keep = {d: t for d, t in old.transcripts.items() if d != doc_id}
             chunker = ChunkSettings(**old.manifest.chunker)
-            context = ContextSettings(**old.manifest.context)
-            stats = self._commit(keep, old, chunker, context, show_progress=False)
+            context = context_from_dict(old.manifest.context)
+            hashes = {d: old.manifest.docs[d].get("file_hash") for d in keep}
+            stats = self._commit(keep, old, chunker, context, False, hashes)
             stats.seconds = time.perf_counter() - started
             self.last_update_stats = stats
             return True
@@ -197,9 +207,10 @@ class TranscriptQA:
         chunker: ChunkSettings,
         context: ContextSettings,
         show_progress: bool,
+        file_hashes: dict[str, str | None],
     ) -> UpdateStats:
         snapshot, stats = _make_snapshot(
-            transcripts, old, self.encoder, chunker, context, show_progress
+            transcripts, old, self.encoder, chunker, context, show_progress, file_hashes
         )
         if stats.written:
             store.save(snapshot, self.index_dir)
@@ -229,19 +240,26 @@ class TranscriptQA:
         self,
         question: str,
         history: list[Any] | None = None,
-        k: int = 5,
+        k: int | None = None,
         speaker: str | None = None,
         since: dt.date | str | None = None,
         until: dt.date | str | None = None,
         doc: str | None = None,
     ) -> Answer:
         """Answer with verbatim quotes (see `qa.answering`)."""
-        from qa.answering import answer
+        from qa.answering import DEFAULT_K, answer
 
         history = check_ask(question, history, k, speaker, since, until, doc)
         view = copy.copy(self)  # one snapshot for the whole answer, while update() swaps
         return answer(
-            view, question, history=history, k=k, speaker=speaker, since=since, until=until, doc=doc
+            view,
+            question,
+            history=history,
+            k=DEFAULT_K if k is None else k,
+            speaker=speaker,
+            since=since,
+            until=until,
+            doc=doc,
         )
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -304,22 +322,59 @@ class TranscriptQA:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _load(
-    paths: PathLike | Sequence[PathLike], show_progress: bool
-) -> tuple[dict[str, Transcript], list[Any]]:
-    from qa.ingest import load_corpus
+def _file_hash(path: Path) -> str:
+    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
 
+
+def _scan(
+    paths: PathLike | Sequence[PathLike], previous: store.Snapshot | None, show_progress: bool
+) -> tuple[dict[str, Transcript], list[Any], dict[str, str | None]]:
+    """Transcripts under `paths`, parsing only files whose bytes changed since `previous`.
+
+    Unchanged files (same content hash, same path) reuse the stored transcript, so re-indexing
+    an unchanged corpus reads but does not parse it. When every file is new the whole folder
+    goes through `load_corpus` at once (speaker names are then unified across the corpus);
+    otherwise changed files are loaded one by one.
+    """
+    from qa.ingest import iter_files, load_corpus
+
+    reusable: dict[str, tuple[str, list[Transcript]]] = {}
+    if previous is not None:
+        for doc_id, info in previous.manifest.docs.items():
+            source, digest = info.get("source"), info.get("file_hash")
+            if source and digest and doc_id in previous.transcripts:
+                entry = reusable.setdefault(str(Path(source).resolve()), (digest, []))
+                entry[1].append(previous.transcripts[doc_id])
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     transcripts: dict[str, Transcript] = {}
+    hashes: dict[str, str | None] = {}
     skipped: list[Any] = []
     for item in items:
-        loaded = _call_load_corpus(load_corpus, item, show_progress)
-        for t in loaded.transcripts:
-            transcripts[t.doc_id] = t
-        skipped.extend(loaded.skipped)
+        root = Path(item)
+        if not root.exists():
+            raise TranscriptError(root, "no such file or folder")
+        files = [root] if root.is_file() else list(iter_files(root))
+        digests = {str(f.resolve()): _file_hash(f) for f in files}
+        changed = []
+        for f in files:
+            key = str(f.resolve())
+            old = reusable.get(key)
+            if old is not None and old[0] == digests[key]:
+                for t in old[1]:
+                    transcripts[t.doc_id] = t
+                    hashes[t.doc_id] = old[0]
+            else:
+                changed.append(f)
+        batches = [root] if len(changed) == len(files) else changed
+        for batch in batches:
+            loaded = _call_load_corpus(load_corpus, batch, show_progress and batch is root)
+            for t in loaded.transcripts:
+                transcripts[t.doc_id] = t
+                hashes[t.doc_id] = digests.get(str(Path(t.source).resolve())) if t.source else None
+            skipped.extend(loaded.skipped)
     for s in skipped:
         log.warning("Skipped %s: %s", getattr(s, "path", s), getattr(s, "reason", ""))
-    return transcripts, skipped
+    return transcripts, skipped, hashes
 
 
 def _call_load_corpus(load_corpus: Any, path: PathLike, show_progress: bool) -> Any:
@@ -334,15 +389,13 @@ def _under(path: Path, roots: list[Path]) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
 
-def _incompatibility(
-    manifest: store.Manifest, model: str, chunker: ChunkSettings, context: ContextSettings
-) -> str | None:
+def _incompatibility(manifest: store.Manifest, model: str, chunker: ChunkSettings) -> str | None:
+    """Why vectors in `manifest` cannot be reused (None: they can). Context settings are not a
+    reason: vectors are keyed by the text embedded, which context does not change."""
     if manifest.model != model:
         return f"the embedding model changed ({manifest.model} -> {model})"
     if manifest.chunker != chunker.as_dict():
         return f"the chunker settings changed ({manifest.chunker} -> {chunker.as_dict()})"
-    if manifest.context != context.as_dict():
-        return f"the passage context settings changed ({manifest.context} -> {context.as_dict()})"
     return None
 
 
@@ -353,20 +406,25 @@ def _make_snapshot(
     chunker: ChunkSettings,
     context: ContextSettings,
     show_progress: bool,
+    file_hashes: dict[str, str | None] | None = None,
 ) -> tuple[store.Snapshot, UpdateStats]:
     """The snapshot for exactly `transcripts`, reusing what `previous` already computed."""
     stats = UpdateStats()
     old_docs = previous.manifest.docs if previous else {}
     old_rows: dict[str, list[int]] = {}
-    old_key_row: dict[str, int] = {}
+    # Content key -> a vector we already have (passages and document headers alike).
+    known: dict[str, np.ndarray] = {}
     if previous is not None:
         for i, p in enumerate(previous.passages):
             old_rows.setdefault(p.doc_id, []).append(i)
-        old_key_row = {k: i for i, k in enumerate(previous.keys)}
+        known.update(zip(previous.keys, previous.vectors, strict=True))
+        known.update(
+            (k, v) for k, v in zip(previous.doc_keys, previous.doc_vectors, strict=True) if k
+        )
 
     ordered = sorted(transcripts.values(), key=lambda t: (t.date or dt.date.min, t.doc_id))
     passages: list[Passage] = []
-    texts: list[str] = []
+    by_doc: list[tuple[Transcript, list[Passage]]] = []
     docs: dict[str, dict[str, Any]] = {}
     for t in ordered:
         digest = store.transcript_hash(t)
@@ -381,47 +439,61 @@ def _make_snapshot(
                 stats.docs_changed += 1
             ps = chunk(t, chunker)
         passages.extend(ps)
-        texts.extend(index_texts(t, ps, context))
-        docs[t.doc_id] = {"hash": digest, "source": t.source, "passages": len(ps)}
+        by_doc.append((t, ps))
+        docs[t.doc_id] = {
+            "hash": digest,
+            "source": t.source,
+            "file_hash": (file_hashes or {}).get(t.doc_id),
+            "passages": len(ps),
+        }
     stats.docs_removed = sum(1 for d in old_docs if d not in transcripts)
     stats.passages = len(passages)
+    texts = [embed_text(p) for p in passages]
     keys = [store.content_key(x) for x in texts]
-
-    # Vectors: reuse by content key, embed the rest once each.
-    missing: dict[str, int] = {}
-    for i, key in enumerate(keys):
-        if key not in old_key_row and key not in missing:
-            missing[key] = i
-    stats.embedded = len(missing)
-    stats.reused = sum(1 for key in keys if key in old_key_row)
-    new_vecs = encoder.encode([texts[i] for i in missing.values()], show_progress=show_progress)
-    dim = (
-        new_vecs.shape[1] if len(missing) else (previous.manifest.dim if previous else encoder.dim)
-    )
-    vectors = np.empty((len(keys), dim), dtype=np.float32)
-    new_row = {key: r for r, key in enumerate(missing)}
-    for i, key in enumerate(keys):
-        if key in new_row:
-            vectors[i] = new_vecs[new_row[key]]
-        else:
-            assert previous is not None
-            vectors[i] = previous.vectors[old_key_row[key]]
+    headers = [header_text(t, context) for t in ordered]
+    doc_keys = [store.content_key(h) if h else "" for h in headers]
 
     moved = previous is not None and any(
-        old_docs[d].get("source") != info["source"] for d, info in docs.items() if d in old_docs
+        (old_docs[d].get("source"), old_docs[d].get("file_hash"))
+        != (info["source"], info["file_hash"])
+        for d, info in docs.items()
+        if d in old_docs
     )
-    changed = previous is None or (
+    changed = previous is None or bool(
         stats.docs_added
         or stats.docs_changed
         or stats.docs_removed
         or moved
         or keys != previous.keys
+        or doc_keys != previous.doc_keys
+        or previous.manifest.context != context.as_dict()
     )
-    stats.written = bool(changed)
+    stats.written = changed
     if not changed:
         assert previous is not None
+        stats.reused = len(keys)
         return previous, stats
-    lexical = LexicalIndex.build(texts)
+
+    # Embed each text we have no vector for, once.
+    missing: dict[str, str] = {}
+    for key, text in [*zip(keys, texts, strict=True), *zip(doc_keys, headers, strict=True)]:
+        if key and key not in known and key not in missing:
+            missing[key] = text
+    stats.embedded = sum(1 for k in dict.fromkeys(keys) if k in missing)
+    stats.reused = sum(1 for k in keys if k in known)
+    if missing:
+        new = encoder.encode(list(missing.values()), show_progress=show_progress)
+        known.update(zip(missing, new, strict=True))
+    dim = next(iter(known.values())).shape[0] if known else encoder.dim
+    vectors = np.zeros((len(keys), dim), dtype=np.float32)
+    for i, key in enumerate(keys):
+        vectors[i] = known[key]
+    doc_vectors = np.zeros((len(doc_keys), dim), dtype=np.float32)
+    for i, key in enumerate(doc_keys):
+        if key:
+            doc_vectors[i] = known[key]
+
+    lexical = LexicalIndex.build([x for t, ps in by_doc for x in index_texts(t, ps, context)])
     manifest = store.Manifest(
         model=encoder.name,
         dim=int(dim),
@@ -435,7 +507,10 @@ def _make_snapshot(
         passages=passages,
         keys=keys,
         vectors=vectors,
+        doc_keys=doc_keys,
+        doc_vectors=doc_vectors,
         lexical=lexical,
-        ann=store.build_ann(vectors),
     )
+    if len(passages) >= store.ANN_THRESHOLD:
+        snapshot = replace(snapshot, ann=store.build_ann(search_vectors(snapshot, context)))
     return snapshot, stats

@@ -1,0 +1,260 @@
+"""Retrieval quality on QMSum val at turn level: which passage/context/fusion choices help.
+
+    .venv/bin/python benchmarks/tune_qmsum.py                 # default settings only
+    .venv/bin/python benchmarks/tune_qmsum.py --variants all  # every measured variant
+
+For each specific query (gold = the turns inside its `relevant_text_span`s, inclusive) it
+searches within the query's meeting (document filter) and pooled over all val meetings, and
+reports hit@1, hit@5 and MRR@10 for bm25, dense and hybrid side by side. A retrieved passage
+hits when its turn lies in a gold span (and, pooled, when it is from the right meeting).
+Writes benchmarks/results/qmsum_<variants>.json and prints a Markdown table. Embeddings are
+cached by content key in ~/.cache/transcript-qa (so re-running a variant is quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from embeddings import store  # noqa: E402
+from embeddings.encoder import Encoder  # noqa: E402
+from qa.chunking import ChunkSettings  # noqa: E402
+from qa.ingest import load_corpus  # noqa: E402
+from qa.lexical import LexicalIndex, Tokenizer  # noqa: E402
+from qa.retrieval import ContextSettings, Retriever, SearchConfig  # noqa: E402
+from qa.service import _make_snapshot  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "qmsum" / "val"
+CACHE = Path(os.environ.get("TQA_CACHE", Path.home() / ".cache" / "transcript-qa"))
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+class CachingEncoder:
+    """The real encoder behind a content-keyed cache, so variants share vectors."""
+
+    def __init__(self, encoder: Encoder, path: Path) -> None:
+        self.encoder = encoder
+        self.name = encoder.name
+        self.path = path
+        self.cache: dict[str, np.ndarray] = {}
+        if path.exists():
+            data = np.load(path)
+            self.cache = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        self.dirty = False
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        keys = [store.content_key(t) for t in texts]
+        todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in self.cache}
+        if todo:
+            vecs = self.encoder.encode(list(todo.values()), show_progress=show_progress)
+            self.cache.update(zip(todo, vecs, strict=True))
+            self.dirty = True
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.stack([self.cache[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        if self.dirty:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp.npz")
+            np.savez(
+                tmp, keys=np.array(list(self.cache)), vectors=np.stack(list(self.cache.values()))
+            )
+            os.replace(tmp, self.path)
+            self.dirty = False
+
+
+@dataclass
+class Variant:
+    name: str
+    chunk: ChunkSettings = field(default_factory=ChunkSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    tokenizer: dict[str, bool] = field(default_factory=lambda: {"stem": True, "stopwords": True})
+
+
+def variants(which: str) -> list[Variant]:
+    base = Variant("default")
+    if which == "default":
+        return [base]
+    c = base.context
+    none = replace(
+        c, title=False, date=False, prev_words=0, next_words=0, dense_prev=0.0, dense_header=0.0
+    )
+    # Every variant shares the same passage vectors (context is composed, not re-embedded),
+    # except those that change the chunker.
+    out = [
+        base,
+        Variant("no context at all (speaker label only)", context=none),
+        Variant("dense: no composed context", context=replace(c, dense_prev=0.0, dense_header=0.0)),
+        Variant("dense: prev weight 0.3", context=replace(c, dense_prev=0.3)),
+        Variant("dense: prev weight 0.8", context=replace(c, dense_prev=0.8)),
+        Variant("dense: no header", context=replace(c, dense_header=0.0)),
+        Variant("prev 20 words", context=replace(c, prev_words=20)),
+        Variant("prev 80 words", context=replace(c, prev_words=80)),
+        Variant("next 40 words (w 0.3)", context=replace(c, next_words=40, dense_next=0.3)),
+        Variant("no stemming", tokenizer={"stem": False, "stopwords": True}),
+        Variant("no stopwords", tokenizer={"stem": True, "stopwords": False}),
+        Variant("rrf fusion", search=replace(base.search, fusion="rrf", dense_weight=0.5)),
+        Variant("score fusion w=0.5", search=replace(base.search, dense_weight=0.5)),
+        Variant("score fusion w=0.7", search=replace(base.search, dense_weight=0.7)),
+        Variant("neighbour 0.3", search=replace(base.search, neighbour=0.3)),
+        Variant("min 4 words", chunk=ChunkSettings(min_words=4)),
+        Variant(
+            "naive-ish: no context, min 4 words, rrf",
+            ChunkSettings(min_words=4),
+            none,
+            SearchConfig(fusion="rrf", dense_weight=0.5),
+        ),
+        Variant("max 60 words", chunk=ChunkSettings(max_words=60)),
+    ]
+    if which == "all":
+        return out
+    wanted = set(which.split(","))
+    return [v for v in out if v.name in wanted]
+
+
+def gold_turns(spans: list[list[str]]) -> set[int]:
+    turns: set[int] = set()
+    for a, b in spans:
+        turns.update(range(int(a), int(b) + 1))
+    return turns
+
+
+def load_queries(data: Path) -> list[tuple[str, str, set[int]]]:
+    out = []
+    for path in sorted(data.glob("*.json")):
+        meeting = json.loads(path.read_text(encoding="utf-8"))
+        for q in meeting.get("specific_query_list", []):
+            out.append((path.stem, q["query"], gold_turns(q["relevant_text_span"])))
+    return out
+
+
+def metrics(ranked: list[list[bool]]) -> dict[str, float]:
+    n = len(ranked)
+    hit1 = sum(1 for r in ranked if r[:1] and r[0]) / n
+    hit5 = sum(1 for r in ranked if any(r[:5])) / n
+    mrr = sum(next((1 / (i + 1) for i, h in enumerate(r[:10]) if h), 0.0) for r in ranked) / n
+    return {"hit@1": round(hit1, 3), "hit@5": round(hit5, 3), "mrr@10": round(mrr, 3)}
+
+
+def evaluate(
+    retriever: Retriever, queries: list[tuple[str, str, set[int]]]
+) -> dict[str, dict[str, dict[str, float]]]:
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for scope in ("within", "pooled"):
+        result[scope] = {}
+        for mode in ("bm25", "dense", "hybrid"):
+            ranked = []
+            for doc_id, query, gold in queries:
+                hits = retriever.search(
+                    query, 10, mode=mode, doc=doc_id if scope == "within" else None
+                )
+                ranked.append([h.passage.doc_id == doc_id and h.passage.turn in gold for h in hits])
+            result[scope][mode] = metrics(ranked)
+    return result
+
+
+def table(rows: list[tuple[str, dict]]) -> str:
+    head = "| variant | scope | bm25 h@1/h@5/MRR | dense h@1/h@5/MRR | hybrid h@1/h@5/MRR |\n|---|---|---|---|---|"
+    lines = [head]
+    for name, res in rows:
+        for scope in ("within", "pooled"):
+            cells = [
+                "{hit@1:.3f} / {hit@5:.3f} / {mrr@10:.3f}".format(**res[scope][m])
+                for m in ("bm25", "dense", "hybrid")
+            ]
+            lines.append(f"| {name} | {scope} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument(
+        "--variants", default="default", help="'default', 'all' or comma-separated names"
+    )
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+
+    corpus = load_corpus(args.data)
+    transcripts = {t.doc_id: t for t in corpus.transcripts}
+    queries = [q for q in load_queries(args.data) if q[0] in transcripts]
+    encoder = CachingEncoder(Encoder(), CACHE / "qmsum-val-embeddings.npz")
+    rows = []
+    report = {
+        "data": str(args.data),
+        "queries": len(queries),
+        "meetings": len(transcripts),
+        "variants": [],
+    }
+    for v in variants(args.variants):
+        started = time.perf_counter()
+        snap, _ = _make_snapshot(transcripts, None, encoder, v.chunk, v.context, show_progress=True)
+        encoder.save()
+        if v.tokenizer != {"stem": True, "stopwords": True}:
+            texts = _texts(snap, v)
+            snap = replace(snap, lexical=LexicalIndex.build(texts, Tokenizer(**v.tokenizer)))
+        retriever = Retriever(snap, encoder.encode, v.search, context=v.context)
+        res = evaluate(retriever, queries)
+        encoder.save()
+        rows.append((v.name, res))
+        report["variants"].append(
+            {
+                "name": v.name,
+                "chunk": v.chunk.as_dict(),
+                "context": v.context.as_dict(),
+                "search": asdict(v.search),
+                "tokenizer": v.tokenizer,
+                "passages": len(snap.passages),
+                "results": res,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        print(table([rows[-1]]).split("\n", 2)[-1], flush=True)
+    md = table(rows)
+    print()
+    print(f"QMSum val: {len(queries)} specific queries, {len(transcripts)} meetings")
+    print(md)
+    out = (
+        args.out
+        or RESULTS / f"qmsum_{'default' if args.variants == 'default' else 'variants'}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(f"\nwrote {out}")
+
+
+def _texts(snap: store.Snapshot, v: Variant) -> list[str]:
+    from qa.retrieval import index_texts
+
+    texts: list[str] = []
+    by_doc: dict[str, list] = {}
+    for p in snap.passages:
+        by_doc.setdefault(p.doc_id, []).append(p)
+    for doc_id, ps in by_doc.items():
+        texts.extend(index_texts(snap.transcripts[doc_id], ps, v.context))
+    return texts
+
+
+if __name__ == "__main__":
+    main()
