@@ -310,6 +310,18 @@ def _shift_months(day: dt.date, months: int) -> dt.date:
 
 def parse_dates(question: str, latest: dt.date | None = None) -> DateFilter | None:
     """The date range a question asks about, or None. `latest`: the corpus's last date ("now")."""
+    try:
+        found = _parse_dates(question, latest)
+    except (ValueError, OverflowError):  # "the last 5000 years", "after December 31, 9999"
+        return None
+    if found and found.since and found.until and found.since > found.until:
+        # "between 2020 and 2019", "the last 0 years": the range the words span, in order.
+        low, high = sorted([found.since, found.until])
+        return DateFilter(low, high, found.span)
+    return found
+
+
+def _parse_dates(question: str, latest: dt.date | None) -> DateFilter | None:
     match = _LAST_OF_CORPUS.search(question)
     if match and latest is not None:
         n = _count(match.group("n"))
@@ -319,14 +331,14 @@ def parse_dates(question: str, latest: dt.date | None = None) -> DateFilter | No
     if match:
         a, b = parse_period(match.group("a")), parse_period(match.group("b"))
         if a and b:
-            return DateFilter(a[0], b[1], match.span())
+            return DateFilter(min(a[0], b[0]), max(a[1], b[1]), match.span())
     match = _MONTH_RANGE.search(question)
     if match:
         year = match.group("y")
         a = parse_period(f"{match.group('a')} {year}")
         b = parse_period(f"{match.group('b')} {year}")
         if a and b:
-            return DateFilter(a[0], b[1], match.span())
+            return DateFilter(min(a[0], b[0]), max(a[1], b[1]), match.span())
     for match in _SINGLE.finditer(question):
         period = parse_period(match.group("d"))
         if period is None:
