@@ -116,7 +116,7 @@ def clean_label(label: str) -> str:
     ("VladimirPutin:", "V.Putin:").
     """
     label = label.replace("\u200b", "").replace("\u00ad", "").replace("\ufeff", "")
-    label = re.sub(r"(?<=[a-z]{4})(?=[A-Z][a-z])", " ", label)
+    label = re.sub(r"(?<=[a-z]{4})(?=[A-Z][a-z]|[A-Z]{2,}\b)", " ", label)
     label = re.sub(r"\b([A-Z]\.)(?=[A-Z][a-z])", r"\1 ", label)
     return " ".join(label.split())
 
@@ -498,7 +498,8 @@ def unify_corpus_names(names: Counter[str], aliases: AliasTable | None = None) -
       "Vladmir Putin") take the most frequent spelling;
     - of two person names where one ends the other ("Alexander Bortnikov" / "Security Service
       Alexander Bortnikov"), the rarer becomes the more frequent;
-    - a bare surname matching exactly one full name in the corpus becomes that name.
+    - a bare surname ("Putin") or initial and surname ("V. Putin") matching exactly one full
+      name in the corpus becomes that name.
     Names fixed by the alias table are never changed.
     """
     fixed = {n for n in names if aliases and aliases.lookup(n) == n}
@@ -540,10 +541,18 @@ def unify_corpus_names(names: Counter[str], aliases: AliasTable | None = None) -
         if _is_person_name(n) and n not in redirect:
             by_surname[_fold(n.split()[-1])].add(n)
     for n in totals:
-        if len(n.split()) == 1 and n not in fixed and not is_generic(n):
+        words = n.split()
+        if n in fixed or is_generic(n):
+            continue
+        if len(words) == 1:
             full = by_surname.get(_fold(n), set())
-            if len(full) == 1:
-                redirect[n] = next(iter(full))
+        elif len(words) == 2 and re.fullmatch(r"[A-Z]\.", words[0]):  # "V. Putin"
+            full = {f for f in by_surname.get(_fold(words[1]), set()) if f[0] == words[0][0]}
+            full.discard(n)
+        else:
+            continue
+        if len(full) == 1:
+            redirect[n] = next(iter(full))
     for name in mapping:
         target = mapping[name]
         for _ in range(5):  # follow short chains

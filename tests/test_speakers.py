@@ -207,3 +207,12 @@ def test_corpus_merges_one_letter_typos_but_not_other_people() -> None:
     assert m["Kirill Kleimenov"] == "Kirill Kleymenov"
     assert m["Alexandra Novak"] == "Alexandra Novak"
     assert m["Ivan Petrova"] == "Ivan Petrova"
+
+
+def test_corpus_merges_initials_and_capitalisation() -> None:
+    counts = Counter({"Vladimir Putin": 50, "V. Putin": 1, "Vladimir PUTIN": 1, "P. Putin": 1})
+    m = unify_corpus_names(counts)
+    assert m["V. Putin"] == m["Vladimir PUTIN"] == "Vladimir Putin"
+    assert m["P. Putin"] == "P. Putin"  # another initial: not the same person
+    assert split_label("V.Putin").name == "V. Putin"
+    assert split_label("VladimirPUTIN").name == "Vladimir PUTIN"

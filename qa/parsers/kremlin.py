@@ -25,7 +25,7 @@ from pathlib import Path
 
 from qa.errors import TranscriptError
 from qa.parsers._common import RawTurn, build_turns, doc_id_for, parse_date
-from qa.speakers import is_generic, label_words, looks_like_label
+from qa.speakers import clean_label, is_generic, label_words, looks_like_label
 from qa.transcript import Transcript
 
 FORMAT = "kremlin"
@@ -199,7 +199,7 @@ def _label_of(line: str, repeated: frozenset[str] = frozenset()) -> str | None:
     label = m.group(1).strip()
     if not label:
         return None
-    if " " not in label.strip() and not is_generic(label) and label not in repeated:
+    if " " not in clean_label(label) and not is_generic(label) and label not in repeated:
         return None  # a lone capitalised word ("Healthcare: …") is a list item, not a speaker
     if looks_like_label(label) or (label in repeated and looks_like_label(label, loose=True)):
         return label
