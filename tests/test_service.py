@@ -67,8 +67,11 @@ def test_date_range(qa: TranscriptQA) -> None:
     assert qa.date_range() == (dt.date(2021, 3, 4), dt.date(2023, 5, 20))
 
 
-def test_ask_returns_an_answer_with_verbatim_quotes(qa: TranscriptQA) -> None:
-    answer = qa.ask("How much will the harbour wall repairs cost?")
+def test_ask_delegates_to_the_answerer_with_the_filters(qa: TranscriptQA) -> None:
+    answer = qa.ask("What will happen to ticket prices?", speaker="falk", k=2)
     assert isinstance(answer, Answer)
+    assert answer.question == "What will happen to ticket prices?"
+    assert answer.quotes and len(answer.quotes) <= 2
     for quote in answer.quotes:
+        assert quote.speaker == "Lena Falk"
         assert qa.transcript(quote.doc_id).text[quote.start : quote.end] == quote.text
