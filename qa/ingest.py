@@ -18,7 +18,7 @@ from qa.errors import TranscriptError
 from qa.limits import check_file_size
 from qa.parsers import SUPPORTED_EXTENSIONS, parse_text
 from qa.parsers._common import renormalise
-from qa.speakers import AliasSpec, AliasTable, as_alias_table, unify_corpus_names
+from qa.speakers import AliasSpec, as_alias_table, unify_corpus_names
 from qa.transcript import Transcript
 
 # Magic numbers of common non-text files, for a clear "not a transcript" reason.
@@ -98,7 +98,7 @@ def load_transcript(path: str | Path, aliases: AliasSpec = None) -> Transcript:
     transcript = parse_text(path, read_text(path))
     if table:
         renormalise(transcript, table)
-        _apply_corpus_names([transcript], table)
+        unify_speakers([transcript], table)
     return transcript
 
 
@@ -157,12 +157,18 @@ def load_corpus(
             seen[new_id] += 1
             transcript.doc_id = new_id
         result.transcripts.append(transcript)
-    _apply_corpus_names(result.transcripts, table)
+    unify_speakers(result.transcripts, table)
     return result
 
 
-def _apply_corpus_names(transcripts: list[Transcript], table: AliasTable | None) -> None:
-    """One canonical name per person across the corpus (see `qa.speakers.unify_corpus_names`)."""
+def unify_speakers(transcripts: list[Transcript], aliases: AliasSpec = None) -> None:
+    """One canonical name per person across `transcripts`, in place.
+
+    `load_corpus` does this for the files it reads; call it again on the union when
+    transcripts were loaded in several batches (e.g. an incremental index update).
+    See `qa.speakers.unify_corpus_names` for the rules.
+    """
+    table = as_alias_table(aliases)
     names: Counter[str] = Counter(t.speaker for tr in transcripts for t in tr.turns if t.speaker)
     mapping = unify_corpus_names(names, table)
     for tr in transcripts:

@@ -216,3 +216,17 @@ def test_corpus_merges_initials_and_capitalisation() -> None:
     assert m["P. Putin"] == "P. Putin"  # another initial: not the same person
     assert split_label("V.Putin").name == "V. Putin"
     assert split_label("VladimirPUTIN").name == "Vladimir PUTIN"
+
+
+def test_unify_speakers_across_separately_loaded_batches(tmp_path: Path) -> None:
+    from qa.ingest import unify_speakers
+
+    (tmp_path / "a.txt").write_text(
+        "Prime Minister Dmitry Medvedev: Good morning.\nAnn Lee: Hello.\n"
+    )
+    (tmp_path / "b.txt").write_text("Medvedev: Good evening.\nAnn Lee: Bye.\n")
+    a, b = load_transcript(tmp_path / "a.txt"), load_transcript(tmp_path / "b.txt")
+    assert b.turns[0].speaker == "Medvedev"  # alone, the document cannot know
+    unify_speakers([a, b])
+    assert b.turns[0].speaker == "Dmitry Medvedev" and b.turns[0].label == "Medvedev"
+    assert load_corpus(tmp_path).transcripts[1].turns[0].speaker == "Dmitry Medvedev"
