@@ -167,7 +167,6 @@ def test_load_questions_all_fields_and_turn_ranges(tmp_path):
         ('{"question": "x"', "invalid JSON"),
         ('["question"]', "expected a JSON object"),
         ('{"question": "  ", "answer": "a"}', "missing or empty 'question'"),
-        ('{"question": "q"}', "no gold evidence"),
         ('{"question": "q", "turns": [1]}', "need the 'doc_id'"),
         ('{"question": "q", "doc_id": "d", "turns": [[3, 1]]}', "ends before it starts"),
         ('{"question": "q", "doc_id": "d", "turns": [[1, 2, 3]]}', "must be \\[start, end\\]"),
@@ -184,6 +183,17 @@ def test_bad_question_lines_name_file_and_line(tmp_path, line, message):
         load_questions(path)
     assert str(info.value).startswith(f"{path}:2: ")
     assert info.value.line == 2
+
+
+def test_a_question_without_gold_is_unanswerable(tmp_path):
+    (q,) = load_questions(
+        _write(tmp_path, ['{"question": "Who won the 1998 cup?", "kind": "off-topic"}'])
+    )
+    assert not q.answerable and q.kind == "off-topic"
+    assert not q.is_relevant("d", 0, "Who won the 1998 cup?")
+    declined = score_answer(q, Answer(q.question, [], abstained=True), 1.0)
+    assert declined.abstained and not declined.answerable
+    assert declined.first_quote_in_gold is None  # not counted as a miss or a hit
 
 
 def test_duplicate_ids_empty_and_missing_files(tmp_path):

@@ -16,6 +16,9 @@ Fields:
   - ``evidence``: a string (or list of strings) that must appear in the retrieved
     passage's text;
   - ``answer``: a string (or list of acceptable strings) that answers the question.
+
+  A question with none of these is *unanswerable*: the transcripts do not answer it.
+  It is left out of the retrieval metrics; ``ask()`` should abstain on it.
 - Optional search filters, passed to ``search()``/``ask()`` as given: ``speaker``,
   ``since``, ``until`` (ISO dates), ``doc`` (a document id).
 - Optional ``kind`` (a free label; metrics are broken down by it) and ``id``
@@ -99,6 +102,11 @@ class EvalQuestion:
     @property
     def has_gold_turns(self) -> bool:
         return bool(self.turns)
+
+    @property
+    def answerable(self) -> bool:
+        """False for questions with no gold evidence: the right response is to abstain."""
+        return bool(self.turns or self.evidence or self.answers)
 
     def filters(self) -> dict[str, Any]:
         """The keyword filters for ``search()``/``ask()``, only those that are set."""
@@ -218,10 +226,6 @@ def parse_question(record: Any, path: Path, line: int) -> EvalQuestion:
         raise QuestionFileError(path, "'turn'/'turns' need the 'doc_id' they belong to", line)
     evidence = _strings(record["evidence"], "evidence", path, line) if "evidence" in record else ()
     answers = _strings(record["answer"], "answer", path, line) if "answer" in record else ()
-    if not (turns or evidence or answers):
-        raise QuestionFileError(
-            path, "no gold evidence: give 'doc_id' + 'turn'/'turns', 'evidence' or 'answer'", line
-        )
     optional: dict[str, str | None] = {}
     for name in ("speaker", "doc", "kind", "id"):
         value = record.get(name)

@@ -10,10 +10,13 @@ from qa.evaluation.compare import Difference, comparison_to_dict
 from qa.evaluation.runner import EvalRun
 
 ASK_METRICS = (
+    ("n", "answerable questions"),
     ("first_quote_in_gold", "first quote in gold evidence"),
     ("answer_in_first_quote", "answer in first quote"),
     ("answer_in_quotes", "answer in any quote"),
-    ("abstention_rate", "abstention rate"),
+    ("abstention_rate", "abstention rate (answerable)"),
+    ("n_unanswerable", "unanswerable questions"),
+    ("unanswerable_abstained", "abstained when unanswerable"),
     ("p50_ms", "latency p50 (ms)"),
     ("p95_ms", "latency p95 (ms)"),
 )
@@ -24,7 +27,7 @@ def _fmt(value: float | None, metric: str = "") -> str:
         return "–"
     if metric.endswith("_ms"):
         return f"{value:.1f}"
-    if metric == "n":
+    if metric == "n" or metric.startswith("n_"):
         return f"{int(value)}"
     return f"{value:.3f}"
 
@@ -74,6 +77,8 @@ def kind_table(run: EvalRun, markdown: bool = False) -> str:
     rows = []
     for kind in run.kinds():
         s = run.summary(kind)
+        if not s or not s[run.modes[0]].get("n"):
+            continue  # unanswerable questions are not ranked
         first = s[run.modes[0]]
         rows.append(
             [
@@ -86,9 +91,15 @@ def kind_table(run: EvalRun, markdown: bool = False) -> str:
     return _grid(header, rows, markdown)
 
 
+def _count(run: EvalRun) -> str:
+    ranked = max((len(rs) for rs in run.rankings.values()), default=0)
+    extra = run.n_questions - ranked
+    return f"{run.n_questions} questions" + (f" ({extra} unanswerable)" if extra else "")
+
+
 def format_table(run: EvalRun) -> str:
     """The terminal report."""
-    parts = [f"{run.name}: {run.n_questions} questions, k={run.k}", "", search_table(run)]
+    parts = [f"{run.name}: {_count(run)}, k={run.k}", "", search_table(run)]
     if len(run.kinds()) > 1:
         parts += ["", kind_table(run)]
     if run.asks:
@@ -102,7 +113,7 @@ def to_markdown(run: EvalRun) -> str:
     parts = [
         f"# Evaluation: {run.name}",
         "",
-        f"{run.n_questions} questions, k={run.k}. {config}",
+        f"{_count(run)}, k={run.k}. {config}",
         "",
         "## Retrieval (turn level, repeated turns counted once)",
         "",

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from qa.errors import TranscriptQAError
 from qa.evaluation import metrics as m
 from qa.evaluation.questions import EvalQuestion, contains_any, normalise
-from qa.results import Answer, DocumentInfo, Hit
+from qa.results import Answer, DocumentInfo, Hit, Quote
 
 MODES: tuple[str, ...] = ("bm25", "dense", "hybrid")
 # Metric cut-offs that are always reported; --k adds its own.
@@ -62,7 +62,8 @@ class AskResult:
     id: str
     kind: str
     abstained: bool
-    first_quote_in_gold: float  # 1.0 / 0.0
+    answerable: bool
+    first_quote_in_gold: float | None  # 1.0 / 0.0; None for unanswerable questions
     answer_in_first_quote: float | None  # None when the question has no answer text
     answer_in_quotes: float | None
     latency_ms: float
@@ -93,8 +94,8 @@ class EvalRun:
         return names
 
     def kinds(self) -> list[str]:
-        any_mode = next(iter(self.rankings.values()), [])
-        seen = {r.kind: None for r in any_mode} or {a.kind: None for a in self.asks}
+        seen = {r.kind for rs in self.rankings.values() for r in rs}
+        seen.update(a.kind for a in self.asks)
         return sorted(seen)
 
     def summary(self, kind: str | None = None) -> dict[str, dict[str, float | None]]:
@@ -112,17 +113,23 @@ class EvalRun:
         return out
 
     def ask_summary(self, kind: str | None = None) -> dict[str, float | None]:
-        rows = [a for a in self.asks if kind is None or a.kind == kind]
-        if not rows:
+        """ask() metrics. Abstention rate is over answerable questions (abstaining there is a
+        miss); ``unanswerable_abstained`` is the share of unanswerable ones it rightly declined."""
+        every = [a for a in self.asks if kind is None or a.kind == kind]
+        if not every:
             return {}
+        rows = [a for a in every if a.answerable]
+        unanswerable = [a for a in every if not a.answerable]
         return {
             "n": float(len(rows)),
             "first_quote_in_gold": m.mean(a.first_quote_in_gold for a in rows),
             "answer_in_first_quote": m.mean(a.answer_in_first_quote for a in rows),
             "answer_in_quotes": m.mean(a.answer_in_quotes for a in rows),
             "abstention_rate": m.mean(1.0 if a.abstained else 0.0 for a in rows),
-            "p50_ms": m.percentile([a.latency_ms for a in rows], 50),
-            "p95_ms": m.percentile([a.latency_ms for a in rows], 95),
+            "n_unanswerable": float(len(unanswerable)),
+            "unanswerable_abstained": m.mean(1.0 if a.abstained else 0.0 for a in unanswerable),
+            "p50_ms": m.percentile([a.latency_ms for a in every], 50),
+            "p95_ms": m.percentile([a.latency_ms for a in every], 95),
         }
 
     def curves(self) -> dict[str, list[float]]:
@@ -185,6 +192,18 @@ def score_ranking(
 
 def score_answer(question: EvalQuestion, answer: Answer, latency_ms: float) -> AskResult:
     """The ask() metrics of one question; an abstention counts as a miss."""
+    if not question.answerable:
+        return AskResult(
+            id=question.id,
+            kind=question.kind,
+            abstained=answer.abstained,
+            answerable=False,
+            first_quote_in_gold=None,
+            answer_in_first_quote=None,
+            answer_in_quotes=None,
+            latency_ms=latency_ms,
+            first_quote=_quote_record(answer.quotes[0]) if answer.quotes else None,
+        )
     quotes = [] if answer.abstained else list(answer.quotes)
     first = quotes[0] if quotes else None
     in_gold = 0.0
@@ -205,6 +224,7 @@ def score_answer(question: EvalQuestion, answer: Answer, latency_ms: float) -> A
         id=question.id,
         kind=question.kind,
         abstained=answer.abstained,
+        answerable=True,
         first_quote_in_gold=in_gold,
         answer_in_first_quote=(
             float(first is not None and question.answer_in(first.text, first.speaker))
@@ -217,17 +237,17 @@ def score_answer(question: EvalQuestion, answer: Answer, latency_ms: float) -> A
             else None
         ),
         latency_ms=latency_ms,
-        first_quote=(
-            {
-                "doc_id": first.doc_id,
-                "turn": first.turn,
-                "speaker": first.speaker,
-                "text": first.text,
-            }
-            if first is not None
-            else None
-        ),
+        first_quote=_quote_record(first) if first is not None else None,
     )
+
+
+def _quote_record(quote: Quote) -> dict[str, Any]:
+    return {
+        "doc_id": quote.doc_id,
+        "turn": quote.turn,
+        "speaker": quote.speaker,
+        "text": quote.text,
+    }
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -262,6 +282,7 @@ def evaluate(
             f"unknown mode(s) {', '.join(bad) or '(none)'}; choose from {', '.join(MODES)}"
         )
     depth = max(k, RANK_DEPTH)
+    answerable = [q for q in questions if q.answerable]
     run = EvalRun(
         name=name,
         n_questions=len(questions),
@@ -275,11 +296,12 @@ def evaluate(
     if questions:  # warm-up: load the model and caches outside the timed calls
         for mode in modes:
             qa.search(questions[0].question, k=depth, mode=mode)
-    total = len(questions) * (len(modes) + (1 if ask else 0))
-    with tqdm(total=total, desc=f"eval {name}", unit="q", disable=not show_progress) as bar:
+    total = len(answerable) * len(modes) + (len(questions) if ask else 0)
+    with tqdm(total=total, desc=f"eval {name}", unit="call", disable=not show_progress) as bar:
         for q in questions:
             filters = q.filters()
-            for mode in modes:
+            # Unanswerable questions have nothing to rank; they only test ask()'s abstention.
+            for mode in modes if q.answerable else ():
                 hits, ms = _call(
                     q, lambda q=q, f=filters, mo=mode: qa.search(q.question, k=depth, mode=mo, **f)
                 )
