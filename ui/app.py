@@ -46,14 +46,32 @@ ASK_CONCURRENCY_ID = "tqa-answering"
 BUNDLED_EXAMPLES = [
     "How will the city pay for the tidal defence programme?",
     "What did Nadia Voss say about breaks for drivers?",
-    "When will the Mill Creek barrier be working?",
-    "What was agreed about pay in the transit strike?",
+    "Who promised not to raise the property levy?",
+    "How many children take a free school lunch?",
 ]
 """Questions checked against the bundled `corpus/`; shown when serving it."""
 
 _QID = re.compile(r"^(\d{1,5})-([qc])(\d{1,3})$")
 
-_JS_CONVERSATION = """
+# Scroll only the panel's own scroll box, never the page: the reader keeps their place.
+_JS_SCROLL = """
+const scrollWithin = (target, where) => {
+  let box = target.parentElement;
+  while (box && box !== document.body) {
+    const style = getComputedStyle(box);
+    if (/(auto|scroll)/.test(style.overflowY) && box.scrollHeight > box.clientHeight) { break; }
+    box = box.parentElement;
+  }
+  if (!box || box === document.body) { return; }
+  const offset = target.getBoundingClientRect().top - box.getBoundingClientRect().top;
+  const centre = where === 'center' ? (box.clientHeight - target.offsetHeight) / 2 : 8;
+  box.scrollTo({top: box.scrollTop + offset - Math.max(8, centre), behavior: 'smooth'});
+};
+"""
+
+_JS_CONVERSATION = (
+    _JS_SCROLL
+    + """
 element.addEventListener('click', (event) => {
   const button = event.target.closest('[data-qid]');
   if (button && element.contains(button)) {
@@ -63,16 +81,23 @@ element.addEventListener('click', (event) => {
 watch('value', () => {
   const exchanges = element.querySelectorAll('.tqa-exchange');
   const last = exchanges[exchanges.length - 1];
-  if (last) { last.scrollIntoView({block: 'start', behavior: 'smooth'}); }
+  if (last) { scrollWithin(last, 'start'); }
 });
 """
+)
 
-_JS_SOURCE = """
+_JS_SOURCE = (
+    _JS_SCROLL
+    + """
 watch('value', () => {
-  const focus = element.querySelector('.tqa-focus mark') || element.querySelector('.tqa-focus');
-  if (focus) { focus.scrollIntoView({block: 'center', behavior: 'smooth'}); }
+  const turn = element.querySelector('.tqa-focus');
+  const mark = element.querySelector('.tqa-focus mark');
+  if (!turn) { return; }
+  // A short turn is shown whole (with the metadata above if it fits); a long one at its quote.
+  if (!mark || turn.offsetHeight < 320) { scrollWithin(turn, 'center'); } else { scrollWithin(mark, 'center'); }
 });
 """
+)
 
 SOURCE_PLACEHOLDER = (
     '<div class="tqa-placeholder">Click a citation under a quote to read it here, '
