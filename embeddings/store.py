@@ -325,7 +325,7 @@ def _current(index_dir: Path) -> Path:
         )
     try:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise IndexLoadError(
             f"{index_dir} is not a transcript-qa index (no readable {CURRENT} file). "
             + rebuild_hint(index_dir)
