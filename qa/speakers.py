@@ -73,6 +73,7 @@ _CLAUSE_WORDS = _words(
     my our your his her its their me us him them so but if then also just only very now
     again already still such as than about because would've let once look thing things
     example more another following one two three first second third next point question
+    same applies apply
     """
 )
 
@@ -236,14 +237,13 @@ def split_label(
             return SpeakerLabel(label, head.strip(), tail.strip(), retranslated, False)
 
     j = next((k for k, w in enumerate(words) if w == "of"), 0)
-    if (
-        j >= 2
-        and words[0].casefold() in ROLE_WORDS
-        and all(_is_capitalised(w) and w.casefold() not in ROLE_WORDS for w in words[1:j])
+    k = next((k for k, w in enumerate(words) if w.casefold() not in ROLE_WORDS), 0)
+    if 1 <= k < j and all(
+        _is_capitalised(w) and w.casefold() not in ROLE_WORDS for w in words[k:j]
     ):
-        # "King Abdullah II of Jordan", "Patriarch Kirill of Moscow and All Russia".
-        role = " ".join([words[0], *words[j:]])
-        return SpeakerLabel(label, " ".join(words[1:j]), role, retranslated, False)
+        # "King Abdullah II of Jordan", "Crown Prince Mohammed Al Nahyan of Abu Dhabi".
+        role = " ".join([*words[:k], *words[j:]])
+        return SpeakerLabel(label, " ".join(words[k:j]), role, retranslated, False)
 
     def cut(k: int) -> SpeakerLabel:
         name = " ".join(words[len(words) - k :])
@@ -288,8 +288,10 @@ def _name_start(words: list[str]) -> int:
     if last_title == n - 1:
         return 0  # a title with no name ("Minister of Energy"): keep it whole
     lo = last_title + 1
-    if lo == n - 1 and words[last_title].casefold() in CONNECTORS:
-        return 0  # "Minister of Healthcare": the word after "of" is the portfolio, not a name
+    if n - lo <= 2 and words[last_title].casefold() in CONNECTORS:
+        # "Minister of Healthcare", "Minister of Foreign Affairs": after "of" comes the
+        # portfolio; a name would need the object first ("President of France Emmanuel Macron").
+        return 0
     i = n - 1
     if _ROMAN.match(words[i]) and i - 1 >= lo:
         return i - 1  # "Albert II", "Abdullah II"

@@ -199,6 +199,8 @@ def _label_of(line: str, repeated: frozenset[str] = frozenset()) -> str | None:
     label = m.group(1).strip()
     if not label:
         return None
+    if HEADING_START.match(label):
+        return None  # "Speeches at the opening of …: …" introduces a section
     if " " not in clean_label(label) and not is_generic(label) and label not in repeated:
         return None  # a lone capitalised word ("Healthcare: …") is a list item, not a speaker
     if looks_like_label(label) or (label in repeated and looks_like_label(label, loose=True)):
