@@ -58,6 +58,16 @@ from qa.speakers import (
         ),
         ("VladimirPutin", "Vladimir Putin", None),
         ("Minister of Healthcare", "Minister of Healthcare", None),
+        (
+            "Minister of Labour and Social Protection",
+            "Minister of Labour and Social Protection",
+            None,
+        ),
+        (
+            "Crown Prince Mohammed Al Nahyan of Abu Dhabi (retranslated)",
+            "Mohammed Al Nahyan",
+            "Crown Prince of Abu Dhabi",
+        ),
         ("Professor B", "Professor B", None),
         ("Project Manager", "Project Manager", None),
         ("Moderator Ksenia Razuvayeva", "Ksenia Razuvayeva", "Moderator"),
