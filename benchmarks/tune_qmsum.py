@@ -63,9 +63,14 @@ class CachingEncoder:
         keys = [store.content_key(t) for t in texts]
         todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in self.cache}
         if todo:
-            vecs = self.encoder.encode(list(todo.values()), show_progress=show_progress)
-            self.cache.update(zip(todo, vecs, strict=True))
-            self.dirty = True
+            # In slices, saved as they finish: an interrupted run keeps what it computed.
+            items = list(todo.items())
+            for lo in range(0, len(items), 1024):
+                part = dict(items[lo : lo + 1024])
+                vecs = self.encoder.encode(list(part.values()), show_progress=show_progress)
+                self.cache.update(zip(part, vecs, strict=True))
+                self.dirty = True
+                self.save()
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.stack([self.cache[k] for k in keys]).astype(np.float32)

@@ -212,6 +212,10 @@ def build_ann(vectors: np.ndarray) -> faiss.Index | None:
     """An HNSW graph for large indexes (None below the threshold: exact search is used)."""
     if len(vectors) < ANN_THRESHOLD:
         return None
+    return build_hnsw(vectors)
+
+
+def build_hnsw(vectors: np.ndarray) -> faiss.Index:
     index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     index.hnsw.efSearch = HNSW_EF_SEARCH
