@@ -156,10 +156,20 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     "--model",
     help="Embedding model: a local sentence-transformers folder (default: all-MiniLM-L6-v2).",
 )
+@click.option(
+    "--max-words",
+    type=click.IntRange(5, 2000),
+    help="Passage size in words (default 120); a different value rebuilds the index.",
+)
 @json_option
 @click.pass_context
 def index_cmd(
-    ctx: click.Context, paths: tuple[Path, ...], index_dir: Path, model: str | None, as_json: bool
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    index_dir: Path,
+    model: str | None,
+    max_words: int | None,
+    as_json: bool,
 ) -> None:
     """Index transcript files and folders (re-running it only embeds what changed).
 
@@ -167,17 +177,23 @@ def index_cmd(
     listed on stderr with the reason.
 
     \b
-    Example:
+    Examples:
       tqa index corpus/ more/interview.vtt --index my-index
+      tqa index corpus/ --index small-chunks --max-words 60   # then: tqa eval … --compare-index
     """
+    from qa.chunking import DEFAULT_SETTINGS
     from qa.service import TranscriptQA
 
     source = [str(p) for p in paths]
+    settings = DEFAULT_SETTINGS
+    if max_words is not None:
+        settings = dataclasses.replace(settings, max_words=max_words)
     qa = TranscriptQA.build(
         source if len(source) > 1 else source[0],
         index_dir,
         model=model,
         show_progress=not ctx.obj["quiet"],
+        chunk_settings=settings,
     )
     stats = qa.last_update_stats
     skipped = [(str(getattr(s, "path", s)), str(getattr(s, "reason", ""))) for s in stats.skipped]

@@ -183,3 +183,41 @@ def test_eval_on_a_small_index_writes_reports(runner, small_index, tmp_path):
         assert (out / f"small.{suffix}").stat().st_size > 0
     assert (out / "small.png").read_bytes()[:4] == b"\x89PNG"
     assert "| hit@1 |" in (out / "small.md").read_text()
+
+
+def test_compare_two_chunk_sizes_with_bootstrap_intervals(
+    runner, small_index, fixtures_dir, tmp_path
+):
+    small_chunks = tmp_path / "small-chunks"
+    built = run(
+        runner,
+        "-q",
+        "index",
+        fixtures_dir / "retrieval",
+        "--index",
+        small_chunks,
+        "--max-words",
+        "8",
+        "--json",
+    )
+    assert built.exit_code == 0
+    default_passages = json.loads(run(runner, "info", "--json", "--index", small_index).stdout)[
+        "passages"
+    ]
+    assert json.loads(built.stdout)["passages"] > default_passages  # smaller windows, more passages
+    questions = tmp_path / "cmp.jsonl"
+    questions.write_text(
+        '{"question": "What do the concrete repairs cost?", "evidence": "two million crowns"}\n'
+        '{"question": "Will ticket prices rise?", "evidence": "prices stay frozen"}\n'
+    )
+    out = tmp_path / "out"
+    args = ["-q", "eval", questions, "--index", small_index, "--compare-index", small_chunks]
+    result = run(runner, *args, "--modes", "bm25,hybrid", "--no-ask", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    diffs = json.loads(result.stdout)["comparison"]["differences"]
+    assert {d["mode"] for d in diffs} == {"bm25", "hybrid"}
+    for d in diffs:
+        assert d["n"] == 2
+        assert d["diff"] == pytest.approx(d["b"] - d["a"])
+        assert d["low"] <= d["diff"] <= d["high"]
+    assert (out / "cmp-vs-cmp-B.md").read_text().startswith("# Comparison")
