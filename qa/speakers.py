@@ -147,6 +147,12 @@ _SENTENCE_OPENERS = _words(
     About As For In On At To With From After Before By Regarding Concerning Of Second Third
     Fourth Fifth Listen Dear Thank Thanks Good Hello Well Anyway Besides Moreover"""
 )
+# Note-like headings that open a line with a colon but introduce no speaker.
+_NOTE_WORDS = _words(
+    """Note Notes NB N.B PS P.S Summary Agenda Update Source Sources Transcript Attendees Present
+    Absent Action Actions Decision Decisions Outcome Warning Disclaimer Caption Photo Video
+    Editor's Editor’s Translation Translator's Translator’s Background Context Reference"""
+)
 _SENTENCE_END = re.compile(r"[a-z0-9)\]]{2,}\.(?:\s|$)|[?!;\"“”«»…]|:")
 
 
@@ -186,6 +192,8 @@ def looks_like_label(candidate: str, max_words: int = 18, loose: bool = False) -
     first = words[0]
     if not _is_capitalised(first) or first.strip("“\"'(") in _SENTENCE_OPENERS:
         return False
+    if words[0] in _NOTE_WORDS and (len(words) == 1 or words[1][:1].islower()):
+        return False  # "Note: …", "Editor's note: …"
     if first.lower() in GENERIC_HEADS | GENERIC_ROLES:
         # "Question from the audience", "Audience member": only a few lowercase words.
         tail_lower = [w for w in words[1:] if not _name_like(w)]

@@ -77,3 +77,16 @@ def test_kremlin_layout_is_not_taken_for_plain(seed_path: Path) -> None:
     assert choose("x.txt", text).FORMAT == "kremlin"
     assert choose("x.txt", "Ann Lee: Hello.\n").FORMAT == "plain"
     assert plain.sniff("x.txt", "Ann Lee: Hello.\n")
+
+
+def test_header_without_blank_line_and_note_lines(tmp_path: Path) -> None:
+    path = tmp_path / "minutes.txt"
+    path.write_text(
+        "Title: Minutes\nDate: 3 May 2021\nAnn Lee: We start.\nNote: the clock was wrong.\nBen Cho: Agreed.\n"
+    )
+    t = load_transcript(path)
+    assert (t.title, t.date) == ("Minutes", dt.date(2021, 5, 3))
+    assert [(x.speaker, x.text) for x in t.turns] == [
+        ("Ann Lee", "We start.\nNote: the clock was wrong."),
+        ("Ben Cho", "Agreed."),
+    ]

@@ -65,16 +65,19 @@ def sniff(path: str | Path, head: str) -> bool:
 
 
 def _header(path: str | Path, lines: list[str]) -> tuple[dict[str, str], int]:
-    """Leading `Key: value` lines with known keys, ended by a blank line."""
+    """Leading `Key: value` lines with known keys (Title, Date, …); a blank line may follow."""
     meta: dict[str, str] = {}
     k = 0
     while k < len(lines) and not lines[k].strip():
         k += 1
-    start = k
     while k < len(lines) and lines[k].strip():
         m = _HEADER_RE.match(lines[k].strip())
-        if not m or m.group(1).lower() not in HEADER_KEYS:
-            return {}, start  # not a header block: the file starts with turns
+        if (
+            not m
+            or m.group(1).lower() not in HEADER_KEYS
+            or HEADER_KEYS[m.group(1).lower()] in meta
+        ):
+            break  # the turns begin
         meta[HEADER_KEYS[m.group(1).lower()]] = m.group(2).strip()
         k += 1
     return meta, k
