@@ -26,8 +26,13 @@ def load_json(path: str | Path, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        hint = (
+            "; one object per line is JSON Lines: name the file .jsonl"
+            if exc.msg == "Extra data"
+            else ""
+        )
         raise TranscriptError(
-            path, f"malformed JSON: {exc.msg} (column {exc.colno})", exc.lineno
+            path, f"malformed JSON: {exc.msg} (column {exc.colno}){hint}", exc.lineno
         ) from exc
     except RecursionError as exc:
         raise TranscriptError(path, "malformed JSON: nested too deeply") from exc
