@@ -88,6 +88,12 @@ def test_jsonl_turns_only_and_bare_list(tmp_path: Path) -> None:
             None,
             "list of strings",
         ),
+        (
+            "i.json",
+            '{"speaker": "Ann Lee", "text": "x"}\n{"speaker": "Ann Lee", "text": "y"}\n',
+            2,
+            "name the file .jsonl",
+        ),
     ],
 )
 def test_schema_errors(
