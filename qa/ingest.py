@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -127,7 +127,7 @@ def load_corpus(
     files = [root] if root.is_file() else list(iter_files(root))
     result = CorpusLoad()
     seen: Counter[str] = Counter()
-    iterator = files
+    iterator: Iterable[Path] = files
     if show_progress:
         from tqdm import tqdm
 
