@@ -181,6 +181,29 @@ def test_ask_see_cited_quote_and_open_its_source(server: tuple[Any, str], browse
     browser.save_screenshot(str(ARTIFACTS / "chat.png"))
 
 
+def test_side_panel_filters_and_follow_ups(server: tuple[Any, str], browser: Any) -> None:
+    _, url = server
+    browser.get(url)
+    since = _wait(
+        browser, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-since textarea, #tqa-since input")
+    )
+    since.send_keys("2022")
+    _wait(browser, lambda d: "Since: 2022-01-01" in d.find_element(By.ID, "tqa-active").text)
+
+    first = _ask(browser, "What did Mia Holm say about school lunches?")
+    chips = first.find_element(By.CSS_SELECTOR, ".tqa-filters").text
+    assert "Since: 2022-01-01" in chips  # from the side panel
+    assert "Speaker: Mia Holm from your question" in chips  # implied, and marked as such
+    follow_up = _ask(browser, "What else did she say?")
+    assert "Speaker: Mia Holm" in follow_up.find_element(By.CSS_SELECTOR, ".tqa-filters").text
+    for cite in follow_up.find_elements(By.CSS_SELECTOR, ".tqa-cite"):
+        assert "Mia Holm" in cite.text
+
+    browser.find_element(By.CSS_SELECTOR, "#tqa-clear-filters").click()
+    _wait(browser, lambda d: "No filters" in d.find_element(By.ID, "tqa-active").text)
+    assert since.get_attribute("value") == ""
+
+
 def test_hostile_text_renders_as_inert_text(server: tuple[Any, str], browser: Any) -> None:
     _, url = server
     browser.get(url)

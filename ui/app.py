@@ -486,7 +486,7 @@ def launch(
         share=False,
         show_error=False,
         prevent_thread_lock=not block,
-        quiet=not block,
+        quiet=True,  # serve() prints its own address line
         footer_links=["api", "settings"],
     )
     return server, url
