@@ -116,7 +116,9 @@ def test_kremlin_footer_never_leaks(kremlin: CorpusLoad) -> None:
 
 
 def test_kremlin_passages_are_verbatim(kremlin: CorpusLoad) -> None:
-    assert 31_000 <= _check_verbatim(kremlin.transcripts) <= 34_500  # measured 32,666
+    # Every turn yields at least one passage (32,666 with the default chunker settings).
+    turns = sum(len(t.turns) for t in kremlin.transcripts)
+    assert _check_verbatim(kremlin.transcripts) >= turns
 
 
 def test_qmsum_turns_match_gold_indices(qmsum: CorpusLoad, qmsum_dir: Path) -> None:
