@@ -410,11 +410,16 @@ def _eval_index(
 
 
 def _run_eval(
-    ctx: click.Context, qa: TranscriptQA, questions: list[Any], name: str, **kwargs: Any
+    ctx: click.Context,
+    qa: TranscriptQA,
+    questions: list[Any],
+    questions_file: Path,
+    name: str,
+    **kwargs: Any,
 ) -> EvalRun:
     from qa.evaluation.runner import evaluate
 
-    config = {"index": str(qa.index_dir), "model": qa.model_name}
+    config = {"index": str(qa.index_dir), "model": qa.model_name, "questions": str(questions_file)}
     return evaluate(
         qa, questions, name=name, show_progress=not ctx.obj["quiet"], config=config, **kwargs
     )
@@ -503,14 +508,16 @@ def eval_cmd(
     name = name or questions_file.stem
     kwargs = {"modes": mode_list, "k": k, "ask": with_ask}
     with _eval_index(ctx, index_dir, corpus) as qa:
-        run = _run_eval(ctx, qa, questions, name, **kwargs)
+        run = _run_eval(ctx, qa, questions, questions_file, name, **kwargs)
     written = write_report(run, out_dir) if out_dir else {}
     result: dict[str, Any] = {"summary": run.summary(), "ask": run.ask_summary(), "files": written}
     if compare_index is not None:
         from qa.evaluation.compare import compare_runs, comparison_to_dict
         from qa.evaluation.report import comparison_table, write_comparison
 
-        other = _run_eval(ctx, _open(compare_index), questions, f"{name}-B", **kwargs)
+        other = _run_eval(
+            ctx, _open(compare_index), questions, questions_file, f"{name}-B", **kwargs
+        )
         diffs = compare_runs(run, other)
         result["comparison"] = comparison_to_dict(run, other, diffs)
         if out_dir:

@@ -9,6 +9,7 @@ to read the misses.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -290,7 +291,15 @@ def evaluate(
         depth=depth,
         modes=list(modes),
         rankings={mode: [] for mode in modes},
-        config={"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **(config or {})},
+        config={
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            # Latencies depend on what else the machine runs; record it next to them.
+            "load_average_1min": round(os.getloadavg()[0], 2)
+            if hasattr(os, "getloadavg")
+            else None,
+            "cpus": os.cpu_count(),
+            **(config or {}),
+        },
     )
     run.warnings.extend(_missing_documents(qa, questions))
     if questions:  # warm-up: load the model and caches outside the timed calls
