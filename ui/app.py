@@ -356,7 +356,7 @@ def build_app(
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(
                         show_label=False,
-                        placeholder=f"Ask about the transcripts (up to {MAX_QUESTION_CHARS:,} characters)",
+                        placeholder="Ask a question about the transcripts",
                         lines=1,
                         max_lines=6,
                         scale=5,
@@ -472,6 +472,23 @@ def is_bundled_corpus(corpus: str | Path | None) -> bool:
     return corpus is not None and Path(corpus).resolve() == bundled
 
 
+def theme() -> gr.themes.Base:
+    """Gradio's default look in the system's UI font (its bundled semibold face is a
+    55-glyph subset, which renders bold text in two fonts at once)."""
+    return gr.themes.Default(
+        font=[
+            "system-ui",
+            "-apple-system",
+            "Segoe UI",
+            "Roboto",
+            "Helvetica Neue",
+            "Arial",
+            "sans-serif",
+        ],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+    )
+
+
 def launch(
     app: gr.Blocks, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PORT, block: bool = True
 ) -> tuple[Any, str]:
@@ -488,6 +505,7 @@ def launch(
         prevent_thread_lock=not block,
         quiet=True,  # serve() prints its own address line
         footer_links=["api", "settings"],
+        theme=theme(),
     )
     return server, url
 
