@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(small_index: Path) -> Iterator[tuple[Any, Any]]:
+def served(small_index: Path) -> Iterator[tuple[Any, Any, str]]:
     from qa.service import TranscriptQA
     from ui.app import build_app, launch
 
@@ -39,7 +39,7 @@ def served(small_index: Path) -> Iterator[tuple[Any, Any]]:
     app = build_app(qa)
     _, url = launch(app, port=free_port(), block=False)
     try:
-        yield qa, gradio_client.Client(url, verbose=False)
+        yield qa, gradio_client.Client(url, verbose=False), url
     finally:
         app.close()
 
@@ -57,8 +57,8 @@ def _check_verbatim_citation(qa: Any, item: dict[str, Any]) -> None:
     assert item["place"] == t.place
 
 
-def test_ask_returns_verbatim_cited_quotes(served: tuple[Any, Any]) -> None:
-    qa, client = served
+def test_ask_returns_verbatim_cited_quotes(served: tuple[Any, Any, str]) -> None:
+    qa, client, _ = served
     result = client.predict(
         question="What does the harbour wall need before winter?", api_name="/ask"
     )
@@ -79,8 +79,8 @@ def test_ask_returns_verbatim_cited_quotes(served: tuple[Any, Any]) -> None:
     )
 
 
-def test_ask_applies_and_reports_filters(served: tuple[Any, Any]) -> None:
-    qa, client = served
+def test_ask_applies_and_reports_filters(served: tuple[Any, Any, str]) -> None:
+    qa, client, _ = served
     result = client.predict(
         question="What was said about the budget?",
         speaker="karl vik",  # any spelling the index resolves
@@ -96,8 +96,8 @@ def test_ask_applies_and_reports_filters(served: tuple[Any, Any]) -> None:
         _check_verbatim_citation(qa, item)
 
 
-def test_search_endpoint_returns_verbatim_hits(served: tuple[Any, Any]) -> None:
-    qa, client = served
+def test_search_endpoint_returns_verbatim_hits(served: tuple[Any, Any, str]) -> None:
+    qa, client, _ = served
     result = client.predict(query="ferry timetable", k=3, speaker="Anna Berg", api_name="/search")
     assert 1 <= len(result["hits"]) <= 3
     for hit in result["hits"]:
@@ -106,8 +106,8 @@ def test_search_endpoint_returns_verbatim_hits(served: tuple[Any, Any]) -> None:
     assert "ferry timetable" in result["hits"][0]["text"]
 
 
-def test_follow_up_history_round_trips(served: tuple[Any, Any]) -> None:
-    _, client = served
+def test_follow_up_history_round_trips(served: tuple[Any, Any, str]) -> None:
+    _, client, _ = served
     first = client.predict(question="What did Mia Holm say about school lunches?", api_name="/ask")
     assert first["implied_filters"].get("speaker") == "Mia Holm"
     follow_up = "What else did she say?"
@@ -138,15 +138,33 @@ def test_follow_up_history_round_trips(served: tuple[Any, Any]) -> None:
     ],
 )
 def test_bad_requests_are_refused_with_a_message(
-    served: tuple[Any, Any], kwargs: dict[str, Any], message: str
+    served: tuple[Any, Any, str], kwargs: dict[str, Any], message: str
 ) -> None:
-    _, client = served
+    _, client, _ = served
     with pytest.raises(gradio_client.exceptions.AppError, match=re.escape(message)):
         client.predict(**kwargs, api_name="/ask")
 
 
-def test_search_k_is_validated(served: tuple[Any, Any]) -> None:
-    _, client = served
+def test_no_file_is_served_from_the_corpus_or_the_index(
+    served: tuple[Any, Any, str], small_index: Path
+) -> None:
+    import httpx
+
+    qa, _, url = served
+    source = Path(qa.transcript(qa.documents()[0].doc_id).source or "").resolve()
+    assert source.is_file()
+    for path in (
+        source,
+        *sorted(p for p in small_index.rglob("*") if p.is_file())[:3],
+        Path("/etc/passwd"),
+    ):
+        for prefix in ("gradio_api/file=", "file="):
+            response = httpx.get(f"{url}{prefix}{path}", timeout=10)
+            assert response.status_code in (403, 404), (path, response.status_code)
+
+
+def test_search_k_is_validated(served: tuple[Any, Any, str]) -> None:
+    _, client, _ = served
     with pytest.raises(gradio_client.exceptions.AppError, match="expected a whole number"):
         client.predict(query="harbour", k=5000, api_name="/search")
 
