@@ -63,7 +63,7 @@ BAD: dict[str, tuple[Any, str]] = {
     ),
     "malformed.vtt": (
         b"WEBVTT\n\n00:00:xx.000 --> soon\n<v Ann Lee>No valid timing here.\n\nnot a cue either\n",
-        r".",  # the parser's own words; the test checks a reason is given
+        r"malformed\.vtt:3: malformed cue timing '00:00:xx\.000 --> soon'",
     ),
     "notes.docx": (b"PK\x03\x04" + b"\x00" * 64, r"not a transcript file type \('\.docx'\)"),
     "huge.txt": ("sparse", r"over the \d+ MB limit for one transcript"),
