@@ -204,6 +204,21 @@ def test_side_panel_filters_and_follow_ups(server: tuple[Any, str], browser: Any
     assert since.get_attribute("value") == ""
 
 
+def test_a_question_asked_while_another_is_answered_is_not_lost(
+    server: tuple[Any, str], browser: Any
+) -> None:
+    _, url = server
+    browser.get(url)
+    box = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-question textarea"))
+    box.send_keys("When will the rail tunnel open?" + Keys.ENTER)
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#tqa-chat .tqa-exchange"))
+    second = _ask(browser, "What does the harbour wall need before winter?")
+    exchanges = browser.find_elements(By.CSS_SELECTOR, "#tqa-chat .tqa-exchange")
+    assert len(exchanges) == 2
+    assert "The rail tunnel will open in October" in exchanges[0].text
+    assert "needs new concrete" in second.text
+
+
 def test_hostile_text_renders_as_inert_text(server: tuple[Any, str], browser: Any) -> None:
     _, url = server
     browser.get(url)

@@ -16,7 +16,9 @@ import calendar
 import datetime as dt
 import logging
 import re
+import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,31 +197,46 @@ def build_app(
 
     # -- chat handlers (private: the public API is /ask and /search)
 
+    # The session's `exchanges` list is changed in place (Gradio hands every event the
+    # same stored object), so a question asked while another is being answered is
+    # queued beside it rather than lost when the first answer is written back.
+    claim = threading.Lock()
+
     def submit(question: str, exchanges: list[Exchange]) -> tuple[Any, Any, Any]:
         """Show the question at once; the answer follows in `answer`."""
         if not (question or "").strip():
             return gr.skip(), gr.skip(), gr.skip()
-        exchanges = [*exchanges, Exchange(question=question, pending=True)]
+        exchanges.append(Exchange(question=question, pending=True))
         return conversation(exchanges), exchanges, ""
 
     def answer(
         exchanges: list[Exchange], speaker: str | None, since: str, until: str, doc: str | None
     ) -> tuple[Any, Any]:
-        if not exchanges or not exchanges[-1].pending:
-            return gr.skip(), gr.skip()
-        question = exchanges[-1].question
+        with claim:  # the oldest question nobody is answering yet
+            n = next((i for i, ex in enumerate(exchanges) if ex.pending and not ex.claimed), None)
+            if n is None:
+                return gr.skip(), gr.skip()
+            mine = exchanges[n] = replace(exchanges[n], claimed=True)
+        question = mine.question
         try:
             text = check_question(question)
             kwargs = filters(speaker, since, until, doc)
-            result = qa.ask(text, history=_history(exchanges[:-1]), **kwargs)
+            result = qa.ask(text, history=_history(exchanges[:n]), **kwargs)
             done = Exchange(question=question, answer=result)
         except TranscriptQAError as exc:
             done = Exchange(question=question, message=str(exc))
         except Exception:  # keep the chat usable; the server log has the details
             log.exception("answering %r failed", question[:200])
             done = Exchange(question=question, message="Something went wrong answering this.")
-        exchanges = [*exchanges[:-1], done]
+        with claim:
+            if n < len(exchanges) and exchanges[n] is mine:  # not cleared by "New conversation"
+                exchanges[n] = done
         return conversation(exchanges), exchanges
+
+    def new_conversation(exchanges: list[Exchange]) -> tuple[str, list[Exchange], str]:
+        with claim:
+            exchanges.clear()
+        return conversation(exchanges), exchanges, SOURCE_PLACEHOLDER
 
     def show_source(exchanges: list[Exchange], evt: gr.EventData) -> str:
         qid = str(getattr(evt, "_data", {}).get("qid", ""))[:20]
@@ -381,38 +398,26 @@ def build_app(
                 )
 
         panel = [speaker, since, until, doc]
-        private: dict[str, Any] = {"api_visibility": "private", "queue": True}
+        # Private: the browser's own events (the public API is /ask and /search). Cheap ones
+        # run without a concurrency limit so they never wait behind a slow answer.
+        private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+        cheap: dict[str, Any] = {**private, "concurrency_limit": None}
         for trigger, inp in [(question.submit, question), (ask_button.click, question)] + [
             (b.click, b) for b in example_buttons
         ]:
-            trigger(
-                submit,
-                [inp, exchanges],
-                [chat, exchanges, question],
-                show_progress="hidden",
-                **private,
-            ).then(
+            trigger(submit, [inp, exchanges], [chat, exchanges, question], **cheap).then(
                 answer,
                 [exchanges, *panel],
                 [chat, exchanges],
-                show_progress="hidden",
                 concurrency_limit=CONCURRENCY,
                 concurrency_id=ASK_CONCURRENCY_ID,
                 **private,
             )
-        chat.cite(show_source, [exchanges], [source], show_progress="hidden", **private)
+        chat.cite(show_source, [exchanges], [source], **cheap)
         for comp in panel:
-            comp.change(active_filters, panel, [active], show_progress="hidden", **private)
-        clear_filters.click(
-            lambda: (None, "", "", None), None, panel, show_progress="hidden", **private
-        )
-        new_chat.click(
-            lambda: (conversation([]), [], SOURCE_PLACEHOLDER),
-            None,
-            [chat, exchanges, source],
-            show_progress="hidden",
-            **private,
-        )
+            comp.change(active_filters, panel, [active], **cheap)
+        clear_filters.click(lambda: (None, "", "", None), None, panel, **cheap)
+        new_chat.click(new_conversation, [exchanges], [chat, exchanges, source], **cheap)
         gr.api(
             ask_api,
             api_name="ask",

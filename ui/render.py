@@ -49,7 +49,8 @@ class Exchange:
     question: str
     answer: Answer | None = None
     message: str | None = None  # shown instead of an answer (refusal, bad filter, error)
-    pending: bool = False  # the answer is being computed
+    pending: bool = False  # waiting for its answer
+    claimed: bool = False  # a worker is computing the answer
 
 
 # ---------------------------------------------------------------- pieces
