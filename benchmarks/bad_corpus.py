@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import json
 import os
 import random
@@ -375,10 +376,13 @@ def run_fuzz(examples: int) -> dict:
 
 
 def write_section(name: str, data: dict) -> None:
+    """Merge one section into the results file (locked: the benchmarks may run side by side)."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results[name] = data
-    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results[name] = data
+        RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
 
 def main() -> None:

@@ -164,3 +164,16 @@ def test_a_question_at_the_limit_is_still_answered(qa: TranscriptQA) -> None:
         text = qa.transcript(quote.doc_id).text
         assert text[quote.start : quote.end] == quote.text
     assert answer.quotes or answer.closest
+
+
+def test_the_chat_listens_on_loopback_by_default() -> None:
+    """Never reachable from the network unless the user asks (`--host 0.0.0.0`)."""
+    import inspect
+
+    from qa.cli import serve_cmd
+
+    host = next(p for p in serve_cmd.params if p.name == "host")
+    assert host.default == "127.0.0.1"
+    app = pytest.importorskip("ui.app")
+    for fn in (app.serve, app.launch):
+        assert inspect.signature(fn).parameters["host"].default == "127.0.0.1"
