@@ -257,3 +257,19 @@ def test_hostile_text_renders_as_inert_text(server: tuple[Any, str], browser: An
     _no_injected_elements(browser)
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "xss.png"))
+
+
+def test_an_oversized_question_gets_a_message(server: tuple[Any, str], browser: Any) -> None:
+    _, url = server
+    browser.get(url)
+    box = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-question textarea"))
+    browser.execute_script(  # typing 100 kB key by key would take minutes
+        "arguments[0].value = 'x'.repeat(100000);"
+        "arguments[0].dispatchEvent(new Event('input', {bubbles: true}));",
+        box,
+    )
+    browser.find_element(By.ID, "tqa-ask").click()
+    message = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-chat .tqa-message"))
+    assert "100,000 characters long; the limit is 2,000" in message.text
+    shown = browser.find_element(By.CSS_SELECTOR, "#tqa-chat .tqa-user .tqa-text").text
+    assert shown.endswith("(100,000 characters)") and len(shown) < 400

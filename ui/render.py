@@ -182,6 +182,11 @@ def render_answer(answer: Answer, n: int, titles: Mapping[str, str] | None = Non
     return "".join(out)
 
 
+def shorten(text: str, limit: int = 3000) -> str:
+    """A refused, oversized question is echoed by its start and size, not in full."""
+    return text if len(text) <= limit else f"{text[:300]}… ({len(text):,} characters)"
+
+
 def render_conversation(
     exchanges: Sequence[Exchange], intro: str = "", titles: Mapping[str, str] | None = None
 ) -> str:
@@ -193,7 +198,7 @@ def render_conversation(
         parts.append(
             '<div class="tqa-exchange">'
             f'<div class="tqa-user"><span class="tqa-label">You</span>'
-            f'<div class="tqa-text">{esc(ex.question)}</div></div>'
+            f'<div class="tqa-text">{esc(shorten(ex.question))}</div></div>'
             '<div class="tqa-bot"><span class="tqa-label">From the transcripts</span>'
         )
         if ex.pending:
