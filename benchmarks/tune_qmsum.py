@@ -128,6 +128,15 @@ def variants(which: str) -> list[Variant]:
             none,
             SearchConfig(fusion="rrf", dense_weight=0.5),
         ),
+        Variant("spread 1", search=replace(base.search, spread=1)),
+        Variant("spread 2", search=replace(base.search, spread=2)),
+        Variant("spread 4", search=replace(base.search, spread=4)),
+        Variant(
+            "prev 20 + spread 2",
+            context=replace(c, prev_words=20),
+            search=replace(base.search, spread=2),
+        ),
+        Variant("no context + spread 2", context=none, search=replace(base.search, spread=2)),
         Variant("max 60 words", chunk=ChunkSettings(max_words=60)),
     ]
     if which == "all":
@@ -160,13 +169,28 @@ def metrics(ranked: list[list[bool]]) -> dict[str, float]:
     return {"hit@1": round(hit1, 3), "hit@5": round(hit5, 3), "mrr@10": round(mrr, 3)}
 
 
+class ZeroEncoder:
+    """Stands in for the model when only BM25 is measured (no embedding cost)."""
+
+    name = "none"
+    dim = 384
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        return np.zeros((len(texts), self.dim), dtype=np.float32)
+
+    def save(self) -> None:
+        pass
+
+
 def evaluate(
-    retriever: Retriever, queries: list[tuple[str, str, set[int]]]
+    retriever: Retriever,
+    queries: list[tuple[str, str, set[int]]],
+    modes: tuple[str, ...] = ("bm25", "dense", "hybrid"),
 ) -> dict[str, dict[str, dict[str, float]]]:
     result: dict[str, dict[str, dict[str, float]]] = {}
     for scope in ("within", "pooled"):
         result[scope] = {}
-        for mode in ("bm25", "dense", "hybrid"):
+        for mode in modes:
             ranked = []
             for doc_id, query, gold in queries:
                 hits = retriever.search(
@@ -184,6 +208,8 @@ def table(rows: list[tuple[str, dict]]) -> str:
         for scope in ("within", "pooled"):
             cells = [
                 "{hit@1:.3f} / {hit@5:.3f} / {mrr@10:.3f}".format(**res[scope][m])
+                if m in res[scope]
+                else "-"
                 for m in ("bm25", "dense", "hybrid")
             ]
             lines.append(f"| {name} | {scope} | " + " | ".join(cells) + " |")
@@ -199,12 +225,30 @@ def main() -> None:
         "--variants", default="default", help="'default', 'all' or comma-separated names"
     )
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--seed-index", type=Path, action="append", default=[], help="reuse this index's vectors"
+    )
+    ap.add_argument("--bm25-only", action="store_true", help="measure BM25 alone (no model needed)")
     args = ap.parse_args()
 
     corpus = load_corpus(args.data)
     transcripts = {t.doc_id: t for t in corpus.transcripts}
     queries = [q for q in load_queries(args.data) if q[0] in transcripts]
-    encoder = CachingEncoder(Encoder(), CACHE / "qmsum-val-embeddings.npz")
+    encoder: CachingEncoder | ZeroEncoder = (
+        ZeroEncoder()
+        if args.bm25_only
+        else CachingEncoder(Encoder(), CACHE / "qmsum-val-embeddings.npz")
+    )
+    for seed in args.seed_index:
+        if isinstance(encoder, CachingEncoder) and store.exists(seed):
+            snap = store.load(seed)
+            encoder.cache.update(zip(snap.keys, snap.vectors, strict=True))
+            encoder.cache.update(
+                (k, v) for k, v in zip(snap.doc_keys, snap.doc_vectors, strict=True) if k
+            )
+            encoder.dirty = True
+            print(f"seeded {len(snap.keys)} vectors from {seed}")
+    modes = ("bm25",) if args.bm25_only else ("bm25", "dense", "hybrid")
     rows = []
     report = {
         "data": str(args.data),
@@ -220,7 +264,7 @@ def main() -> None:
             texts = _texts(snap, v)
             snap = replace(snap, lexical=LexicalIndex.build(texts, Tokenizer(**v.tokenizer)))
         retriever = Retriever(snap, encoder.encode, v.search, context=v.context)
-        res = evaluate(retriever, queries)
+        res = evaluate(retriever, queries, modes)
         encoder.save()
         rows.append((v.name, res))
         report["variants"].append(

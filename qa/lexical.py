@@ -34,8 +34,16 @@ STOPWORDS = (
     | _words(
         "i me my we our you your he him his she her they them their what which who whom "
         "this that these those am was were been being have has had do does did so just "
-        "would could should can will shall may might must s t d ll re ve m don"
+        "would could should can will shall may might must s t d ll re ve m don "
+        "when where why how about"
     )
+)
+# Words that frame a question about talk rather than name its topic ("What did X say about…",
+# "Summarize the discussion of…"). Dropped from queries only: in the transcripts they can
+# be content.
+QUESTION_WORDS = _words(
+    "summarize summarise summary discuss discussed discussing discussion discussions talk "
+    "talked talking say said says think thought opinion opinions mention mentioned"
 )
 PARAMS_FILE = "lexical.json"
 
@@ -54,10 +62,13 @@ class Tokenizer:
     def settings(self) -> dict[str, bool]:
         return {"stem": self.stem, "stopwords": self.use_stopwords}
 
-    def __call__(self, text: str) -> list[str]:
+    def __call__(self, text: str, query: bool = False) -> list[str]:
         words = TOKEN_RE.findall(text.lower())
         if self.use_stopwords:
             words = [w for w in words if w not in STOPWORDS]
+            if query:
+                kept = [w for w in words if w not in QUESTION_WORDS]
+                words = kept or words  # "What did they say?" keeps its only words
         if self._stem_word is not None:
             words = [self._stem_word(w) for w in words]
         return words
@@ -92,7 +103,7 @@ class LexicalIndex:
         if self.size == 0:
             return np.zeros(0, dtype=np.float32)
         vocab = self.retriever.vocab_dict
-        ids = [vocab[t] for t in self.tokenizer(query) if t in vocab]
+        ids = [vocab[t] for t in self.tokenizer(query, query=True) if t in vocab]
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float32)

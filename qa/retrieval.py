@@ -225,6 +225,10 @@ class SearchConfig:
     rrf_k: int = 60
     candidates: int = 200  # per mode, before fusion
     neighbour: float = 0.0  # share of the previous turn's fused score added to a passage
+    # Hits of one document closer than this many turns to a better hit are moved behind the
+    # others: context makes neighbouring turns score alike, and k near-copies of one moment
+    # answer less than k different moments (nothing is dropped, only reordered).
+    spread: int = 0
 
 
 DEFAULT_SEARCH = SearchConfig()
@@ -447,7 +451,8 @@ class Retriever:
         fused = np.asarray(fused, dtype=np.float64)
         if cfg.neighbour and mode == "hybrid":
             fused = self._smooth(cands, fused, qv, bm25_all, dense, bm25, allowed)
-        order = np.argsort(-fused, kind="stable")[:k]
+        order = np.argsort(-fused, kind="stable")
+        order = self._spread(cands, order, k) if cfg.spread > 0 else order[:k]
         return [
             Hit(
                 passage=self.passages[int(cands[i])],
@@ -457,6 +462,24 @@ class Retriever:
             )
             for i in order
         ]
+
+    def _spread(self, cands: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
+        """The first k of `order`, preferring hits not within `spread` turns of a better one."""
+        spread = self.config.spread
+        taken: list[int] = []
+        deferred: list[int] = []
+        seen: dict[int, list[int]] = defaultdict(list)  # doc -> turns already taken
+        for i in order:
+            p = self.passages[int(cands[i])]
+            doc = int(self.doc_of[int(cands[i])])
+            if any(abs(p.turn - t) <= spread for t in seen[doc]):
+                deferred.append(int(i))
+                continue
+            seen[doc].append(p.turn)
+            taken.append(int(i))
+            if len(taken) == k:
+                break
+        return np.asarray((taken + deferred)[:k], dtype=np.int64)
 
     def _fuse(self, dense: np.ndarray, bm25: np.ndarray) -> np.ndarray:
         cfg = self.config

@@ -24,7 +24,9 @@ def test_each_mode_finds_the_obvious_passage(qa: TranscriptQA) -> None:
     for mode in ("hybrid", "dense", "bm25"):
         hits = qa.search("new concrete before the winter storms", k=3, mode=mode)
         assert hits[0].passage.doc_id == "harbour", mode
-        assert any(h.passage.text.startswith("The harbour wall needs new concrete") for h in hits), mode
+        assert any(
+            h.passage.text.startswith("The harbour wall needs new concrete") for h in hits
+        ), mode
 
 
 def test_scores_are_reported_per_mode(qa: TranscriptQA) -> None:
@@ -169,3 +171,17 @@ def test_speech_tokeniser_drops_fillers_and_stopwords_and_stems() -> None:
     assert tok("Um, yeah, we AGREED on the agreements, you know") == ["agre", "agreement", "know"]
     assert tok("budgets") == tok("budget") == ["budget"]
     assert Tokenizer(stem=False, stopwords=False)("Um, we agreed") == ["um", "we", "agreed"]
+
+
+def test_spread_prefers_distinct_moments_without_dropping_hits(small_index: Path) -> None:
+    from qa.retrieval import SearchConfig
+
+    plain = TranscriptQA.open(small_index, search_config=SearchConfig(spread=0))
+    spread = TranscriptQA.open(small_index, search_config=SearchConfig(spread=1))
+    query = "harbour wall concrete repairs cost"
+    before = plain.search(query, k=5, doc="harbour")
+    after = spread.search(query, k=5, doc="harbour")
+    # Same passages (nothing dropped), but the first two are not adjacent turns.
+    assert {h.passage for h in before} == {h.passage for h in after}
+    assert abs(after[0].passage.turn - after[1].passage.turn) >= 2
+    assert after[0].passage == before[0].passage
