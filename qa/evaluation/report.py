@@ -146,7 +146,8 @@ def plot_hit_curves(run: EvalRun, path: str | Path) -> Path:
         ax.set_xlim(1, run.depth)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right")
-        ax.set_title(f"{run.name} ({run.n_questions} questions)")
+        ranked = max((len(rs) for rs in run.rankings.values()), default=0)
+        ax.set_title(f"{run.name} ({ranked} ranked questions)")
         fig.tight_layout()
         fig.savefig(path)
     finally:
