@@ -140,7 +140,7 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     Examples:
       tqa index corpus/                      # build .tqa-index from a folder
       tqa ask "What was agreed about the strike?"
-      tqa search "vaccine supply" --speaker "Dr Okafor" --k 5
+      tqa search "seawall" --speaker "Elena Marsh" --k 5
       tqa serve                              # the chat on http://127.0.0.1:7860
       tqa eval questions.jsonl --out results/
       tqa info
@@ -149,7 +149,7 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     ctx.obj["quiet"] = quiet
 
 
-@cli.command("index")
+@cli.command("index", short_help="Index transcript files and folders.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @index_option
 @click.option(
@@ -171,7 +171,7 @@ def index_cmd(
     max_words: int | None,
     as_json: bool,
 ) -> None:
-    """Index transcript files and folders (re-running it only embeds what changed).
+    """Index transcript files and folders (re-runs embed only what changed).
 
     Exits with 3 (after indexing the rest) when some files could not be read; each is
     listed on stderr with the reason.
@@ -240,7 +240,7 @@ def _hit_record(rank: int, hit: Hit) -> dict[str, Any]:
     }
 
 
-@cli.command("search")
+@cli.command("search", short_help="Show the passages that best match a query.")
 @click.argument("query")
 @filter_options
 @click.option("--title", help="Only documents whose title contains this text.")
@@ -260,7 +260,7 @@ def search_cmd(
     index_dir: Path,
     as_json: bool,
 ) -> None:
-    """Show the passages that best match QUERY, each with speaker, event and date.
+    """Show the passages that best match QUERY, with speaker, event and date.
 
     \b
     Example:
@@ -299,7 +299,7 @@ def _answer_record(answer: Any) -> dict[str, Any]:
     }
 
 
-@cli.command("ask")
+@cli.command("ask", short_help="Answer a question with cited verbatim quotes.")
 @click.argument("question")
 @filter_options
 @click.option(
@@ -323,7 +323,7 @@ def ask_cmd(
     index_dir: Path,
     as_json: bool,
 ) -> None:
-    """Answer QUESTION with verbatim quotes and who said them, where and when.
+    """Answer QUESTION with cited verbatim quotes: who said it, where and when.
 
     \b
     Example:
@@ -337,7 +337,7 @@ def ask_cmd(
         click.echo(answer.to_markdown())
 
 
-@cli.command("serve")
+@cli.command("serve", short_help="Start the chat in the browser.")
 @click.option(
     "--corpus",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -425,7 +425,7 @@ def _run_eval(
     )
 
 
-@cli.command("eval")
+@cli.command("eval", short_help="Score retrieval and answers on test questions.")
 @click.argument("questions_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--index",
@@ -484,7 +484,9 @@ def eval_cmd(
     limit: int | None,
     as_json: bool,
 ) -> None:
-    """Score retrieval (and answers) on test questions; see qa/evaluation/questions.py for the format.
+    """Score retrieval and answers on test questions (JSONL).
+
+    The format is documented in qa/evaluation/questions.py.
 
     Reports hit@1/5/10, recall@k of gold turns, MRR@10 and nDCG@10 per mode, and for ask():
     first quote inside the gold evidence, answer containment, abstentions; latency p50/p95;
@@ -539,7 +541,7 @@ def eval_cmd(
             _info(ctx, f"wrote {label}: {path}")
 
 
-@cli.command("convert")
+@cli.command("convert", short_help="Turn QMSum/FriendsQA into test questions.")
 @click.argument("dataset", type=click.Choice(["qmsum", "friendsqa"]))
 @click.argument("src", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
@@ -560,7 +562,7 @@ def eval_cmd(
 def convert_cmd(
     dataset: str, src: Path, out: Path, scope: str, transcripts_dir: Path | None, as_json: bool
 ) -> None:
-    """Turn a public QA dataset into test questions (and, for FriendsQA, transcripts).
+    """Convert QMSum or FriendsQA into test questions (FriendsQA: also transcripts).
 
     \b
     Examples:
@@ -594,12 +596,12 @@ def _folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-@cli.command("info")
+@cli.command("info", short_help="Show what an index holds.")
 @index_option
 @click.option("--docs", is_flag=True, help="Also list every document.")
 @json_option
 def info_cmd(index_dir: Path, docs: bool, as_json: bool) -> None:
-    """What an index holds: documents, passages, speakers, dates, model, size on disk."""
+    """Show what an index holds: documents, passages, speakers, dates, model, size."""
     qa = _open(index_dir)
     documents = qa.documents()
     speakers = qa.speakers()
