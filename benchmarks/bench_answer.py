@@ -51,6 +51,7 @@ from qa.answering import (  # noqa: E402
     candidates,
     rank,
     retrieve,
+    support,
 )
 from qa.evaluation.questions import EvalQuestion, contains_any, load_questions  # noqa: E402
 from qa.query import understand  # noqa: E402
@@ -91,24 +92,23 @@ def friendsqa_index(cache: Path) -> tuple[Any, list[EvalQuestion]]:
     src = SHARED / "friendsqa" / "friendsqa_tune.json"
     questions, transcripts = friendsqa_convert_data(src)
     index_dir = cache / "friendsqa-tune-index"
-    corpus = None
-    if not index_dir.exists():
-        corpus = Path(tempfile.mkdtemp(prefix="friendsqa-"))
-        for scene, record in transcripts.items():
-            (corpus / f"{scene}.json").write_text(json.dumps(record), encoding="utf-8")
+    corpus = Path(tempfile.mkdtemp(prefix="friendsqa-"))  # in case the index must be (re)built
+    for scene, record in transcripts.items():
+        (corpus / f"{scene}.json").write_text(json.dumps(record), encoding="utf-8")
     return open_or_build("friendsqa", corpus, index_dir), questions
 
 
-def qmsum_index(cache: Path) -> tuple[Any, list[EvalQuestion]]:
+def qmsum_index(cache: Path, index_dir: Path | None = None) -> tuple[Any, list[EvalQuestion]]:
     from qa.evaluation.adapters import qmsum_questions
 
     src = SHARED / "qmsum" / "val"
     questions, _ = qmsum_questions(src, scope="within")
-    return open_or_build("qmsum", src, cache / "qmsum-val-index"), questions
+    return open_or_build("qmsum", src, index_dir or cache / "qmsum-val-index"), questions
 
 
-def kremlin_index(cache: Path) -> Any:
-    return open_or_build("kremlin", SHARED / "kremlin" / "transcripts", cache / "kremlin-index")
+def kremlin_index(cache: Path, index_dir: Path | None = None) -> Any:
+    corpus = SHARED / "kremlin" / "transcripts"
+    return open_or_build("kremlin", corpus, index_dir or cache / "kremlin-index")
 
 
 def collect(
@@ -191,11 +191,46 @@ def kremlin_metrics(qa: Any, cases: list[Case], settings: AnswerSettings) -> dic
 
 def grid(base: AnswerSettings) -> list[AnswerSettings]:
     out = []
-    for w_lex, w_pass, q_pen in itertools.product(
-        (0.0, 0.15, 0.3, 0.5), (0.0, 0.15, 0.35, 0.6), (0.0, 0.1, 0.2)
+    for w_lex, w_pass, q_pen, w_reply in itertools.product(
+        (0.0, 0.15, 0.3, 0.5), (0.0, 0.2, 0.35, 0.6), (0.0, 0.2, 0.4), (0.0, 0.3, 0.6, 0.9)
     ):
-        out.append(replace(base, w_lexical=w_lex, w_passage=w_pass, question_penalty=q_pen))
+        out.append(
+            replace(
+                base, w_lexical=w_lex, w_passage=w_pass, question_penalty=q_pen, w_reply=w_reply
+            )
+        )
     return out
+
+
+def best_support(found: list[Candidate], settings: AnswerSettings) -> float:
+    return max((support(c, settings) for c in found), default=0.0)
+
+
+def sweep(
+    sets: dict[str, tuple[Any, list[Case]]], settings: AnswerSettings
+) -> list[dict[str, Any]]:
+    """Answered share of answerable questions vs abstained share of off-topic ones, per threshold."""
+    off = [line.strip() for line in OFF_TOPIC.read_text().splitlines() if line.strip()]
+    pos: dict[str, list[float]] = {}
+    neg: list[float] = []
+    for name, (qa, cases) in sets.items():
+        pos[name] = [best_support(c.found, settings) for c in cases]
+        names, latest = _names_for(qa), qa.date_range()[1]
+        for question in off:
+            query = understand(question, names, latest)
+            neg.append(
+                best_support(
+                    candidates(qa, query, retrieve(qa, query, settings), settings), settings
+                )
+            )
+    rows = []
+    for t in [x / 100 for x in range(20, 81, 5)]:
+        row: dict[str, Any] = {"threshold": t}
+        for name, values in pos.items():
+            row[f"{name}_answered"] = round(sum(v >= t for v in values) / len(values), 3)
+        row["off_topic_abstained"] = round(sum(v < t for v in neg) / len(neg), 3)
+        rows.append(row)
+    return rows
 
 
 def latency(qa: Any, questions: list[str], repeat: int = 3) -> dict[str, float]:
@@ -220,7 +255,10 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true", help="grid-search the scoring weights")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where indexes are kept/built")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer.json")
+    parser.add_argument("--qmsum-index", type=Path, help="an existing QMSum val index")
+    parser.add_argument("--kremlin-index", type=Path, help="an existing Kremlin index")
     parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--limit", type=int, help="first N questions per dataset (quick runs)")
     args = parser.parse_args()
     only = set(args.only or ["friendsqa", "qmsum", "kremlin"])
     settings = DEFAULT_SETTINGS
@@ -232,18 +270,20 @@ def main() -> None:
     sets: dict[str, tuple[Any, list[Case]]] = {}
     if "friendsqa" in only:
         qa, questions = friendsqa_index(args.cache)
+        questions = questions[: args.limit]
         cases = collect(qa, questions, settings, "friendsqa")
         sets["friendsqa"] = (qa, cases)
         results["friendsqa"] = evaluate(qa, cases, settings, answers=True)
         print("friendsqa", results["friendsqa"])
     if "qmsum" in only:
-        qa, questions = qmsum_index(args.cache)
+        qa, questions = qmsum_index(args.cache, args.qmsum_index)
+        questions = questions[: args.limit]
         cases = collect(qa, questions, settings, "qmsum")
         sets["qmsum"] = (qa, cases)
         results["qmsum_val_within"] = evaluate(qa, cases, settings, answers=False)
         print("qmsum", results["qmsum_val_within"])
     if "kremlin" in only:
-        qa = kremlin_index(args.cache)
+        qa = kremlin_index(args.cache, args.kremlin_index)
         cases = collect(qa, load_questions(DEV), settings, "kremlin")
         sets["kremlin"] = (qa, cases)
         results["kremlin_dev"] = kremlin_metrics(qa, cases, settings)
@@ -264,6 +304,7 @@ def main() -> None:
         rows = []
         for s in grid(settings):
             row = {
+                "w_reply": s.w_reply,
                 "w_lexical": s.w_lexical,
                 "w_passage": s.w_passage,
                 "question_penalty": s.question_penalty,
@@ -277,15 +318,9 @@ def main() -> None:
         results["tuning_top_sentence_in_gold_turn"] = rows
         for row in rows[:8]:
             print(row)
-        # Score distributions, for the abstention threshold.
-        dist = {}
-        for name, (_, cases) in sets.items():
-            best = sorted(rank(list(c.found), settings)[0].score if c.found else 0.0 for c in cases)
-            dist[name] = [
-                round(best[int(p * (len(best) - 1))], 3) for p in (0.02, 0.05, 0.1, 0.25, 0.5)
-            ]
-        results["best_score_percentiles_2_5_10_25_50"] = dist
-        print(dist)
+        results["abstention_sweep"] = sweep(sets, settings)
+        for row in results["abstention_sweep"]:
+            print(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

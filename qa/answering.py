@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -48,12 +50,14 @@ class AnswerSettings:
     w_dense: float = 1.0  # cosine(question, sentence)
     w_lexical: float = 0.3  # share of the question's topic stems in the sentence
     w_passage: float = 0.35  # retrieval rank of the sentence's passage (1 for the top hit)
+    w_title: float = 0.0  # the question names the occasion ("at the G20 summit")
+    w_reply: float = 0.5  # opening a reply to a question like ours
     w_boost_doc: float = 0.1  # follow-ups: the previous answer's documents
     min_words: int = 4  # shorter sentences ("Thank you.") are not answers on their own
     short_penalty: float = 0.2
     question_penalty: float = 0.1  # a question rarely answers a question
     max_quote_words: int = 80
-    threshold: float = 0.35  # below this best-sentence score: abstain
+    threshold: float = 0.35  # abstain when no sentence has this much support (see `support`)
     runner_up: float = 0.8  # further quotes must score at least this share of the best
     duplicate: float = 0.7  # word-set overlap above which two quotes are the same quote
 
@@ -84,23 +88,64 @@ class Candidate:
     words: int = 0
     asks: bool = False  # the sentence is itself a question
     boosted: bool = False  # in a document of the previous answer (follow-ups)
+    title: float = 0.0  # share of the question's topic stems in the title of its event
+    reply: float = 0.0  # opens a reply to a question like ours ("How's the duck?" → "Fine.")
     score: float = 0.0
 
 
 # ---------------------------------------------------------------- per-index caches
 
-_speaker_names: weakref.WeakKeyDictionary[Any, SpeakerNames] = weakref.WeakKeyDictionary()
+_speaker_names: weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...], SpeakerNames]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _names_for(qa: Searchable) -> SpeakerNames:
+    """The name finder for the index's speakers, rebuilt when they change (after an update)."""
+    speakers = tuple(qa.speakers())
     try:
         cached = _speaker_names.get(qa)
     except TypeError:  # not weak-referenceable: build every time
-        return SpeakerNames(qa.speakers(), qa.resolve_speaker)
-    if cached is None:
-        cached = SpeakerNames(qa.speakers(), qa.resolve_speaker)
+        return SpeakerNames(speakers, qa.resolve_speaker)
+    if cached is None or cached[0] != speakers:
+        cached = (speakers, SpeakerNames(speakers, qa.resolve_speaker))
         _speaker_names[qa] = cached
-    return cached
+    return cached[1]
+
+
+class _VectorCache:
+    """Recently used sentence embeddings of one index: follow-ups and popular passages repeat."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self.vectors: OrderedDict[str, np.ndarray] = (
+            OrderedDict()
+        )  # by text: a vector depends on nothing else
+        self.lock = threading.Lock()
+
+
+_vector_caches: weakref.WeakKeyDictionary[Any, _VectorCache] = weakref.WeakKeyDictionary()
+
+
+def _sentence_vectors(qa: Searchable, texts: list[str]) -> np.ndarray:
+    try:
+        cache = _vector_caches.setdefault(qa, _VectorCache())
+    except TypeError:
+        cache = _VectorCache()
+    keys = texts
+    with cache.lock:
+        known = {k: cache.vectors[k] for k in keys if k in cache.vectors}
+        for k in known:
+            cache.vectors.move_to_end(k)  # least recently used goes first
+    missing = [i for i, k in enumerate(keys) if k not in known]
+    if missing:
+        fresh = qa.encode([texts[i] for i in missing])
+        with cache.lock:
+            for i, vector in zip(missing, fresh, strict=True):
+                known[keys[i]] = cache.vectors[keys[i]] = vector
+            while len(cache.vectors) > cache.size:
+                cache.vectors.popitem(last=False)
+    return np.stack([known[k] for k in keys])
 
 
 def _tokenizer() -> Any:
@@ -212,12 +257,18 @@ def candidates(
             found.append(Candidate(rank, hit, start, end, text))
     if not found:
         return []
-    vectors = qa.encode([query.search_text, *(c.text for c in found)])
-    dense = vectors[1:] @ vectors[0]
+    question_vector = qa.encode([query.search_text])[0]
+    dense = _sentence_vectors(qa, [c.text for c in found]) @ question_vector
+    _reply_features(qa, found, question_vector)
     tok = _tokenizer()
     topic = set(tok(query.topic or query.search_text))
     boost = set(query.boost_docs)
+    titles: dict[str, set[str]] = {}
     for c, cosine in zip(found, dense, strict=True):
+        title = c.hit.passage.title
+        if title not in titles:
+            titles[title] = set(tok(title))
+        c.title = len(topic & titles[title]) / len(topic) if topic else 0.0
         words = set(tok(c.text))
         c.dense = float(cosine)
         c.lexical = len(topic & words) / len(topic) if topic else 0.0
@@ -228,6 +279,60 @@ def candidates(
     return found
 
 
+_REPLY_DECAY = (1.0, 0.7, 0.4)  # the first sentences of a reply answer its question
+
+
+def _reply_features(qa: Searchable, found: list[Candidate], question_vector: np.ndarray) -> None:
+    """Credit the opening sentences of a turn that replies to a question matching ours.
+
+    In dialogue the answer rarely repeats the question's words: the journalist asks about
+    Navalny, the reply never names him. The question turn carries the topic, so the reply's
+    first sentences inherit its similarity.
+    """
+    asked: dict[tuple[str, int], list[str]] = {}  # (doc, turn) → question sentences before it
+    openings: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for c in found:
+        key = (c.hit.passage.doc_id, c.hit.passage.turn)
+        if key in asked:
+            continue
+        transcript = qa.transcript(key[0])
+        turn = transcript.turns[key[1]]
+        openings[key] = sentence_spans(transcript.text[turn.start : turn.end], turn.start)[
+            : len(_REPLY_DECAY)
+        ]
+        asked[key] = []
+        if key[1] == 0:
+            continue
+        prev = transcript.turns[key[1] - 1]
+        if prev.speaker == turn.speaker or "?" not in prev.text:
+            continue
+        spans = sentence_spans(transcript.text[prev.start : prev.end], prev.start)[-4:]
+        asked[key] = [
+            transcript.text[s:e] for s, e in spans if transcript.text[s:e].rstrip().endswith("?")
+        ]
+    texts = sorted({t for ts in asked.values() for t in ts})
+    if not texts:
+        return
+    sims = dict(zip(texts, (_sentence_vectors(qa, texts) @ question_vector).tolist(), strict=True))
+    for c in found:
+        key = (c.hit.passage.doc_id, c.hit.passage.turn)
+        if not asked[key]:
+            continue
+        starts = [s for s, _ in openings[key]]
+        if c.start in starts:
+            c.reply = max(sims[t] for t in asked[key]) * _REPLY_DECAY[starts.index(c.start)]
+
+
+def support(c: Candidate, settings: AnswerSettings = DEFAULT_SETTINGS) -> float:
+    """How much the sentence itself says about the question, whatever its passage's rank.
+
+    The rank term of the score is relative (the top passage gets it even when nothing
+    matches), so abstention looks only at the sentence's own similarity (or that of the
+    question it replies to) and the words it shares with the question.
+    """
+    return settings.w_dense * max(c.dense, c.reply) + settings.w_lexical * c.lexical
+
+
 def rank(found: list[Candidate], settings: AnswerSettings = DEFAULT_SETTINGS) -> list[Candidate]:
     """Score candidates with the weights in `settings`, best first."""
     for c in found:
@@ -235,6 +340,8 @@ def rank(found: list[Candidate], settings: AnswerSettings = DEFAULT_SETTINGS) ->
             settings.w_dense * c.dense
             + settings.w_lexical * c.lexical
             + settings.w_passage * c.passage
+            + settings.w_reply * c.reply
+            + settings.w_title * c.title
             + (settings.w_boost_doc if c.boosted else 0.0)
             - (settings.short_penalty if c.words < settings.min_words else 0.0)
             - (settings.question_penalty if c.asks else 0.0)
@@ -248,14 +355,17 @@ def build_quotes(
     k: int,
     settings: AnswerSettings,
 ) -> list[Quote]:
-    if not sentences or sentences[0].score < settings.threshold:
+    if not sentences or max(support(c, settings) for c in sentences) < settings.threshold:
         return []
     best_score = sentences[0].score
     quotes: list[Quote] = []
     for sentence in sentences:
         if len(quotes) >= k:
             break
-        if quotes and sentence.score < max(settings.threshold, settings.runner_up * best_score):
+        if quotes and (
+            sentence.score < settings.runner_up * best_score
+            or support(sentence, settings) < settings.threshold
+        ):
             break
         p = sentence.hit.passage
         if any(q.doc_id == p.doc_id and q.start <= sentence.start < q.end for q in quotes):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +67,32 @@ def small_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("small-index") / "index"
     TranscriptQA.build(FIXTURES / "retrieval", path, show_progress=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def corpus_qa(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A `TranscriptQA` over the bundled corpus/, built once per session; only read from it."""
+    from qa.service import TranscriptQA
+
+    path = tmp_path_factory.mktemp("corpus-index") / "index"
+    return TranscriptQA.build(CORPUS, path, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def kremlin_qa(kremlin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A `TranscriptQA` over all Kremlin transcripts; only read from it.
+
+    Opens the development index (TQA_KREMLIN_INDEX, default /work/cache/kremlin-index) when
+    it is there and compatible, else builds one here (a few minutes on 2 cores).
+    """
+    from qa.errors import TranscriptQAError
+    from qa.service import TranscriptQA
+
+    cached = Path(os.environ.get("TQA_KREMLIN_INDEX", "/work/cache/kremlin-index"))
+    if cached.exists():
+        try:
+            return TranscriptQA.open(cached)
+        except TranscriptQAError:
+            pass
+    path = tmp_path_factory.mktemp("kremlin-index") / "index"
+    return TranscriptQA.build(kremlin_dir, path, show_progress=False)
