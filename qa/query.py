@@ -488,7 +488,9 @@ def understand(
                 implied[key] = getattr(query, key)
         start, end = dates.span
         stripped = (question[:start] + " " + question[end:]).strip()
-        query.search_text = re.sub(r"\s+([?.!,;])", r"\1", re.sub(r"\s+", " ", stripped)) or question
+        query.search_text = (
+            re.sub(r"\s+([?.!,;])", r"\1", re.sub(r"\s+", " ", stripped)) or question
+        )
     query.topic = topic_of(question, names, dates.span if dates else None)
 
     query.event = event_of(question)
