@@ -77,10 +77,19 @@ def main() -> int:
     parser.add_argument("--url", help="a running chat to test instead of starting one")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--questions", type=int, default=10, help="questions per user")
+    parser.add_argument(
+        "--questions-from",
+        help="a JSONL file with a 'question' per line (default: built-in questions about the Kremlin archive)",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "load_chat.json"))
     args = parser.parse_args()
 
     from gradio_client import Client
+
+    questions = QUESTIONS
+    if args.questions_from:
+        lines = Path(args.questions_from).read_text(encoding="utf-8").splitlines()
+        questions = [json.loads(line)["question"] for line in lines if line.strip()]
 
     qa = app = None
     url = args.url
@@ -112,7 +121,7 @@ def main() -> int:
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=120)
         for i in range(args.questions):
-            question = QUESTIONS[(n + i * 7) % len(QUESTIONS)]
+            question = questions[(n + i * 7) % len(questions)]
             t0 = time.perf_counter()
             try:
                 result = client.predict(question=question, api_name="/ask")
@@ -152,6 +161,7 @@ def main() -> int:
         "index_size": None
         if qa is None
         else {"passages": len(qa), "documents": len(qa.documents())},
+        "questions_file": args.questions_from,
         "users": args.users,
         "questions_per_user": args.questions,
         "requests": total,
