@@ -36,7 +36,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from qa.service import TranscriptQA  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "reliability.json"
+# TQA_RESULTS: write elsewhere, e.g. back into the checkout when running from a frozen copy
+# (`git archive HEAD | tar -x -C /tmp/frozen`), so code edits during a long run cannot mix in.
+RESULTS = Path(os.environ.get("TQA_RESULTS", ROOT / "benchmarks" / "results" / "reliability.json"))
 SEARCHES = [
     "flood defence budget",
     "vaccine uptake among older residents",

@@ -42,7 +42,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from qa.errors import IndexLoadError  # noqa: E402
 from qa.service import TranscriptQA  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "reliability.json"
+# TQA_RESULTS: write elsewhere, e.g. back into the checkout when running from a frozen copy
+# (`git archive HEAD | tar -x -C /tmp/frozen`), so code edits during a long run cannot mix in.
+RESULTS = Path(os.environ.get("TQA_RESULTS", ROOT / "benchmarks" / "results" / "reliability.json"))
 CHILD = ROOT / "tests" / "crash_child.py"
 QUERIES = ["harbour wall concrete", "free school lunches", "vaccine supply", "strike mediation"]
 NO_INDEX = "no index"
