@@ -277,13 +277,17 @@ def build_app(
         doc: str = "",
         history: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Answer a question with verbatim quotes.
+        """Answer a question with verbatim, cited quotes from the transcripts.
 
-        speaker: a speaker's name (any alias); since/until: YYYY-MM-DD (or YYYY-MM, YYYY);
-        doc: a document id; history: earlier {"question": …, "answer": <an /ask result>}
-        items, oldest first, for follow-up questions. Returns question, abstained,
-        quotes (text, speaker, role, title, date, place, doc_id, turn, start, end, score,
-        highlight, retranslated), closest, filters and implied_filters.
+        Args:
+            question: the question (at most 2,000 characters).
+            speaker: only quotes by this speaker (any alias or a unique surname); "" for all.
+            since: only transcripts dated on or after this day: YYYY-MM-DD, YYYY-MM or YYYY.
+            until: only transcripts dated on or before this day: YYYY-MM-DD, YYYY-MM or YYYY.
+            doc: only this document (a doc_id from a quote or /search); "" for all.
+            history: earlier turns for follow-ups, oldest first: [{"question": str, "answer": <an /ask result>}].
+        Returns:
+            {"question", "abstained", "quotes": [{text, speaker, role, title, date, place, doc_id, turn, start, end, score, highlight, retranslated}], "closest": [passages], "filters", "implied_filters"}
         """
         try:
             text = check_question(question)
@@ -310,10 +314,17 @@ def build_app(
         until: str = "",
         doc: str = "",
     ) -> dict[str, Any]:
-        """Retrieve passages (no answer selection): {"query": …, "hits": [...]}, best first.
+        """Retrieve the passages that best match a query (no answer selection), best first.
 
-        k: 1–100 passages. Each hit has text, speaker, role, title, date, place, doc_id,
-        turn, start, end, score, dense_score, bm25_score, retranslated.
+        Args:
+            query: what to search for (at most 2,000 characters).
+            k: how many passages, 1 to 100.
+            speaker: only passages by this speaker (any alias or a unique surname); "" for all.
+            since: only transcripts dated on or after this day: YYYY-MM-DD, YYYY-MM or YYYY.
+            until: only transcripts dated on or before this day: YYYY-MM-DD, YYYY-MM or YYYY.
+            doc: only this document (a doc_id); "" for all.
+        Returns:
+            {"query", "hits": [{text, speaker, role, title, date, place, doc_id, turn, start, end, score, dense_score, bm25_score, retranslated}]}
         """
         try:
             text = check_question(query)
