@@ -58,8 +58,10 @@ def from_data(path: str | Path, data: Any) -> Transcript:
         speaker = entry.get("speaker")
         speaker = " ".join(str(speaker).split()) if speaker not in (None, "") else None
         items.append((speaker, " ".join(entry["content"].split("\n"))))
-    if not items:
-        raise TranscriptError(path, "meeting_transcripts is empty: no turns to read")
+    if not any(body.strip() for _, body in items):
+        raise TranscriptError(
+            path, "meeting_transcripts holds no speech (no entries, or every content is empty)"
+        )
     text, spans = render_turns(items)
     raw = [RawTurn(label, s, e) for (label, _), (s, e) in zip(items, spans, strict=True)]
     title = data.get("title") if isinstance(data.get("title"), str) else doc_id_for(path)
@@ -70,9 +72,14 @@ def from_data(path: str | Path, data: Any) -> Transcript:
         text=text,
         topics=[
             t["topic"]
-            for t in data.get("topic_list", [])
+            for t in _list(data.get("topic_list"))
             if isinstance(t, dict) and isinstance(t.get("topic"), str)
         ],
         source=str(path),
         format=FORMAT,
     )
+
+
+def _list(value: Any) -> list[Any]:
+    """Optional list fields of the wrong type are ignored, not a crash (fuzzing found one)."""
+    return value if isinstance(value, list) else []
