@@ -362,8 +362,9 @@ def run_fuzz(examples: int) -> dict:
         text=True,
         timeout=7200,
     )
-    passing = sum(int(n) for n in re.findall(r"(\d+) passing examples", proc.stdout))
-    failing = sum(int(n) for n in re.findall(r"(\d+) failing examples", proc.stdout))
+    # "- 1000 passing, 0 failing, and 3 invalid test cases" (per test and phase)
+    passing = sum(int(n) for n in re.findall(r"(\d+) passing", proc.stdout))
+    failing = sum(int(n) for n in re.findall(r"(\d+) failing", proc.stdout))
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-500:]
     return {
         "command": f"TQA_FUZZ_EXAMPLES={examples} HF_HUB_OFFLINE=1 .venv/bin/pytest tests/test_fuzz.py --hypothesis-show-statistics",

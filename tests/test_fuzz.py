@@ -337,6 +337,20 @@ def test_qmsum_parser_on_wrong_types_and_truncation(doc: dict, truncate: int | N
     check_file("meeting.json", _dumps(doc, truncate))
 
 
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"meeting_transcripts": [{"content": ""}]},
+        {"meeting_transcripts": [{"speaker": "A", "content": "  "}]},
+        {"meeting_transcripts": [{"speaker": "A", "content": "Hello there."}], "topic_list": 5},
+        {"meeting_transcripts": [{"speaker": "A", "content": "Hello there."}], "topic_list": None},
+    ],
+)
+def test_qmsum_cases_found_by_fuzzing(doc: dict) -> None:
+    """A TypeError on a non-list topic_list, and a meeting with no speech accepted."""
+    check_file("meeting.json", json.dumps(doc))
+
+
 # --- the question parser -------------------------------------------------------------------
 
 speaker_names = st.lists(
