@@ -176,6 +176,11 @@ def kremlin_metrics(qa: Any, cases: list[Case], settings: AnswerSettings) -> dic
     )
     doc5 = sum(any(h.passage.doc_id == c.q.doc_id for h in c.hits[:5]) for c in cases)
     first = evaluate(qa, cases, settings, answers=False)
+    first_evidence = sum(
+        bool(quote) and contains_any(quote.text, c.q.evidence)
+        for c in cases
+        for quote in [first_quote(qa, c, settings)]
+    )
     any_quote = 0
     for case in cases:
         quotes = build_quotes(qa, rank(list(case.found), settings), 3, settings)
@@ -185,6 +190,7 @@ def kremlin_metrics(qa: Any, cases: list[Case], settings: AnswerSettings) -> dic
         **first,
         "evidence_in_top5_passages": round(top5 / n, 4),
         "right_document_in_top5": round(doc5 / n, 4),
+        "first_quote_contains_evidence": round(first_evidence / n, 4),
         "evidence_in_any_quote": round(any_quote / n, 4),
     }
 

@@ -208,6 +208,14 @@ def answer(
     )
     hits = retrieve(qa, query, settings)
     ranked = rank(candidates(qa, query, hits, settings), settings)
+    if query.implied and _best_support(ranked, settings) < settings.threshold:
+        # A filter the question only implied may be wrong ("the German vote in September"
+        # names when the vote is, not when it was discussed): try without, keep the better.
+        relaxed = replace(query, speaker=speaker, since=since_d, until=until_d, doc=doc, implied={})
+        relaxed_hits = retrieve(qa, relaxed, settings)
+        relaxed_ranked = rank(candidates(qa, relaxed, relaxed_hits, settings), settings)
+        if _best_support(relaxed_ranked, settings) >= settings.threshold:
+            query, hits, ranked = relaxed, relaxed_hits, relaxed_ranked
     quotes = build_quotes(qa, ranked, min(k, 10), settings)
     filters = query.filters
     implied = dict(query.implied)
@@ -289,7 +297,7 @@ def _reply_features(qa: Searchable, found: list[Candidate], question_vector: np.
     Navalny, the reply never names him. The question turn carries the topic, so the reply's
     first sentences inherit its similarity.
     """
-    asked: dict[tuple[str, int], list[str]] = {}  # (doc, turn) → question sentences before it
+    asked: dict[tuple[str, int], list[str]] = {}  # (doc, turn) → the sentences it replies to
     openings: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for c in found:
         key = (c.hit.passage.doc_id, c.hit.passage.turn)
@@ -304,12 +312,12 @@ def _reply_features(qa: Searchable, found: list[Candidate], question_vector: np.
         if key[1] == 0:
             continue
         prev = transcript.turns[key[1] - 1]
-        if prev.speaker == turn.speaker or "?" not in prev.text:
+        if prev.speaker == turn.speaker:
             continue
-        spans = sentence_spans(transcript.text[prev.start : prev.end], prev.start)[-4:]
-        asked[key] = [
-            transcript.text[s:e] for s, e in spans if transcript.text[s:e].rstrip().endswith("?")
-        ]
+        # The end of the previous speaker's turn is what this turn replies to. Journalists
+        # often ask without a question mark ("I would like to ask what you think of …").
+        spans = sentence_spans(transcript.text[prev.start : prev.end], prev.start)[-3:]
+        asked[key] = [transcript.text[s:e] for s, e in spans]
     texts = sorted({t for ts in asked.values() for t in ts})
     if not texts:
         return
@@ -321,6 +329,10 @@ def _reply_features(qa: Searchable, found: list[Candidate], question_vector: np.
         starts = [s for s, _ in openings[key]]
         if c.start in starts:
             c.reply = max(sims[t] for t in asked[key]) * _REPLY_DECAY[starts.index(c.start)]
+
+
+def _best_support(found: list[Candidate], settings: AnswerSettings) -> float:
+    return max((support(c, settings) for c in found), default=0.0)
 
 
 def support(c: Candidate, settings: AnswerSettings = DEFAULT_SETTINGS) -> float:
@@ -355,7 +367,7 @@ def build_quotes(
     k: int,
     settings: AnswerSettings,
 ) -> list[Quote]:
-    if not sentences or max(support(c, settings) for c in sentences) < settings.threshold:
+    if _best_support(sentences, settings) < settings.threshold:
         return []
     best_score = sentences[0].score
     quotes: list[Quote] = []
