@@ -165,7 +165,8 @@ def write_report(run: EvalRun, out_dir: str | Path) -> dict[str, Path]:
         "markdown": stem.with_suffix(".md"),
         "chart": stem.with_suffix(".png"),
     }
-    paths["json"].write_text(json.dumps(run.to_dict(), indent=1, default=str) + "\n", "utf-8")
+    # Compact: per-question rows make this large; the Markdown report is the readable one.
+    paths["json"].write_text(json.dumps(run.to_dict(), default=str) + "\n", "utf-8")
     paths["markdown"].write_text(to_markdown(run), "utf-8")
     plot_hit_curves(run, paths["chart"])
     return paths

@@ -163,7 +163,11 @@ class EvalRun:
             else {},
             "hit_curves": self.curves(),
             "questions": {
-                "search": {mode: [asdict(r) for r in rs] for mode, rs in self.rankings.items()},
+                # Per-question rows without the hit curve (it is hit@1..depth, derivable).
+                "search": {
+                    mode: [{k: v for k, v in asdict(r).items() if k != "curve"} for r in rs]
+                    for mode, rs in self.rankings.items()
+                },
                 "ask": [asdict(a) for a in self.asks],
             },
         }
