@@ -12,7 +12,9 @@ Layout of an index folder::
         passages.json      columns: document, turn, start, end, content key of the embedded text
         vectors.npy        float32 (passages x dim), L2-normalised embedding of each passage
         doc_vectors.npy    float32 (documents x dim), embedding of each title + date header
-                           (search vectors are composed from both at load: qa.retrieval)
+        search.npy         float32 (passages x dim), the vectors searched: each passage's
+                           vector composed with its context and header (qa.retrieval), so
+                           opening an index computes nothing
         ann.faiss          HNSW graph, only above `ANN_THRESHOLD` passages
         bm25/              bm25s sparse matrices and vocabulary
 
@@ -47,6 +49,7 @@ TRANSCRIPTS = "transcripts.json"
 PASSAGES = "passages.json"
 VECTORS = "vectors.npy"
 DOC_VECTORS = "doc_vectors.npy"
+SEARCH_VECTORS = "search.npy"
 ANN = "ann.faiss"
 BM25_DIR = "bm25"
 # Above this many passages an HNSW graph answers unfiltered dense queries (measured in
@@ -202,10 +205,12 @@ class Snapshot:
     doc_vectors: np.ndarray  # one row per document, in `transcripts` order
     lexical: LexicalIndex
     ann: faiss.Index | None = None
+    search_vectors: np.ndarray | None = None  # composed for the manifest's context settings
 
     def __post_init__(self) -> None:
-        self.vectors.setflags(write=False)
-        self.doc_vectors.setflags(write=False)
+        for array in (self.vectors, self.doc_vectors, self.search_vectors):
+            if array is not None and array.flags.writeable:
+                array.setflags(write=False)
 
 
 def build_ann(vectors: np.ndarray) -> faiss.Index | None:
@@ -261,6 +266,10 @@ def _write_files(snap: Snapshot, folder: Path) -> None:
         json.dump(columns, fh)
     np.save(folder / VECTORS, np.ascontiguousarray(snap.vectors, dtype=np.float32))
     np.save(folder / DOC_VECTORS, np.ascontiguousarray(snap.doc_vectors, dtype=np.float32))
+    if snap.search_vectors is not None:
+        np.save(
+            folder / SEARCH_VECTORS, np.ascontiguousarray(snap.search_vectors, dtype=np.float32)
+        )
     if snap.ann is not None:
         faiss.write_index(snap.ann, str(folder / ANN))
     snap.lexical.save(folder / BM25_DIR)
@@ -391,7 +400,8 @@ def load(index_dir: Path | str) -> Snapshot:
             )
         keys = list(cols["key"])
         current = VECTORS
-        vectors = np.load(folder / VECTORS, allow_pickle=False)
+        # Passage vectors are only read again by an update: map them instead of reading them.
+        vectors = np.load(folder / VECTORS, allow_pickle=False, mmap_mode="r")
         if vectors.dtype != np.float32 or vectors.ndim != 2 or len(vectors) != len(passages):
             raise ValueError(f"shape {vectors.shape} {vectors.dtype} for {len(passages)} passages")
         if len(passages) and vectors.shape[1] != manifest.dim:
@@ -407,6 +417,12 @@ def load(index_dir: Path | str) -> Snapshot:
             or len(doc_keys) != len(transcripts)
         ):
             raise ValueError(f"shape {doc_vectors.shape} for {len(transcripts)} documents")
+        search_vectors = None
+        if (folder / SEARCH_VECTORS).exists():
+            current = SEARCH_VECTORS
+            search_vectors = np.load(folder / SEARCH_VECTORS, allow_pickle=False)
+            if search_vectors.shape != vectors.shape:
+                raise ValueError(f"shape {search_vectors.shape}, passage vectors {vectors.shape}")
         ann = None
         if (folder / ANN).exists():
             current = ANN
@@ -432,4 +448,5 @@ def load(index_dir: Path | str) -> Snapshot:
         doc_vectors=doc_vectors,
         lexical=lexical,
         ann=ann,
+        search_vectors=search_vectors,
     )

@@ -7,6 +7,7 @@ and applies the Snowball English stemmer (measured on QMSum val in benchmarks/tu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from functools import lru_cache
@@ -62,6 +63,12 @@ class Tokenizer:
     def settings(self) -> dict[str, bool]:
         return {"stem": self.stem, "stopwords": self.use_stopwords}
 
+    def fingerprint(self) -> str:
+        """Changes whenever the tokens of an indexed text would (so the BM25 index is rebuilt)."""
+        words = " ".join(sorted(STOPWORDS)) if self.use_stopwords else ""
+        digest = hashlib.blake2b(f"{self.stem}|{TOKEN_RE.pattern}|{words}".encode(), digest_size=8)
+        return digest.hexdigest()
+
     def __call__(self, text: str, query: bool = False) -> list[str]:
         words = TOKEN_RE.findall(text.lower())
         if self.use_stopwords:
@@ -81,6 +88,8 @@ class LexicalIndex:
         self.retriever = retriever
         self.tokenizer = tokenizer
         self.size = size
+        # True when loaded from an index tokenised differently (older stopwords): rebuild it.
+        self.stale = False
 
     @classmethod
     def build(
@@ -110,7 +119,11 @@ class LexicalIndex:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        params = {"size": self.size, "tokenizer": self.tokenizer.settings()}
+        params = {
+            "size": self.size,
+            "tokenizer": self.tokenizer.settings(),
+            "fingerprint": self.tokenizer.fingerprint(),
+        }
         if self.size:
             self.retriever.save(str(folder), show_progress=False)
         (folder / PARAMS_FILE).write_text(json.dumps(params), encoding="utf-8")
@@ -120,8 +133,11 @@ class LexicalIndex:
         params = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))
         tokenizer = Tokenizer(**params["tokenizer"])
         size = int(params["size"])
+        fingerprint = params.get("fingerprint", "")
         if size:
             retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
         else:
             retriever = bm25s.BM25()
-        return cls(retriever, tokenizer, size)
+        index = cls(retriever, tokenizer, size)
+        index.stale = fingerprint != tokenizer.fingerprint()
+        return index

@@ -117,27 +117,34 @@ def header_text(t: Transcript, settings: ContextSettings = DEFAULT_CONTEXT) -> s
     return ". ".join(parts)
 
 
-def _neighbours(passages: list[Passage], budget: int, step: int) -> list[list[int]]:
-    """For each passage, the passages of the preceding (step=-1) or following (step=1) turns of
-    the same document, nearest first, until `budget` words are covered."""
-    out: list[list[int]] = [[] for _ in passages]
-    if budget <= 0:
-        return out
+def _context_ranges(passages: list[Passage], budget: int) -> tuple[np.ndarray, ...]:
+    """Per passage, the index ranges [a, b) of the passages of the preceding turns and [c, d)
+    of the following turns in the same document, covering at least `budget` words each (the
+    nearest turns first). Passages must be grouped by document in reading order."""
     n = len(passages)
+    doc = np.empty(n, dtype=np.int64)
+    turn = np.fromiter((p.turn for p in passages), dtype=np.int64, count=n)
+    words = np.fromiter((p.text.count(" ") + 1 for p in passages), dtype=np.int64, count=n)
+    ids: dict[str, int] = {}
     for i, p in enumerate(passages):
-        taken: list[int] = []
-        words = 0
-        j = i + step
-        while 0 <= j < n and words < budget:
-            q = passages[j]
-            if q.doc_id != p.doc_id:
-                break
-            if q.turn != p.turn:
-                taken.append(j)
-                words += len(q.text.split())
-            j += step
-        out[i] = taken
-    return out
+        doc[i] = ids.setdefault(p.doc_id, len(ids))
+    idx = np.arange(n)
+    new_doc = np.r_[True, doc[1:] != doc[:-1]]
+    new_turn = new_doc | np.r_[True, turn[1:] != turn[:-1]]
+    doc_start = np.maximum.accumulate(np.where(new_doc, idx, 0))
+    turn_start = np.maximum.accumulate(np.where(new_turn, idx, 0))
+    end_doc = np.r_[new_doc[1:], True]
+    end_turn = np.r_[new_turn[1:], True]
+    doc_end = np.minimum.accumulate(np.where(end_doc, idx + 1, n)[::-1])[::-1]
+    turn_end = np.minimum.accumulate(np.where(end_turn, idx + 1, n)[::-1])[::-1]
+    cum = np.r_[0, np.cumsum(words)]  # cum[j] = words in passages [0, j)
+    # Preceding: the largest a with cum[turn_start] - cum[a] >= budget, not before the document.
+    a = np.searchsorted(cum, cum[turn_start] - budget, side="right") - 1
+    a = np.clip(a, doc_start, turn_start)
+    # Following: the smallest d with cum[d] - cum[turn_end] >= budget, not past the document.
+    d = np.searchsorted(cum, cum[turn_end] + budget, side="left")
+    d = np.clip(d, turn_end, doc_end)
+    return a, turn_start, turn_end, d
 
 
 def compose_vectors(
@@ -150,29 +157,39 @@ def compose_vectors(
     """Search vectors: each passage's own vector plus weighted context vectors, normalised.
 
     `passages` must be grouped by document in reading order (as the index stores them);
-    `header_of[i]` is the row in `headers` of passage i's document (-1 for none).
+    `header_of[i]` is the row in `headers` of passage i's document (-1 for none). Vectorised
+    with prefix sums: context ranges are contiguous runs of passages.
     """
     if len(raw) == 0:
         return raw.copy()
     out = raw.astype(np.float32, copy=True)
-    for weight, step, budget in (
-        (settings.dense_prev, -1, settings.prev_words),
-        (settings.dense_next, 1, settings.next_words),
-    ):
-        if weight <= 0 or budget <= 0:
-            continue
-        for i, ids in enumerate(_neighbours(passages, budget, step)):
-            if ids:
-                ctx = raw[ids].sum(axis=0)
-                norm = float(np.linalg.norm(ctx))
-                if norm > 0:
-                    out[i] += weight * ctx / norm
+    wanted = [
+        (w, b)
+        for w, b in (
+            (settings.dense_prev, settings.prev_words),
+            (settings.dense_next, settings.next_words),
+        )
+        if w > 0 and b > 0
+    ]
+    if wanted:
+        prefix = np.zeros((len(raw) + 1, raw.shape[1]), dtype=np.float64)
+        np.cumsum(raw, axis=0, out=prefix[1:])
+    if settings.dense_prev > 0 and settings.prev_words > 0:
+        a, b, _, _ = _context_ranges(passages, settings.prev_words)
+        out += settings.dense_prev * _unit(prefix[b] - prefix[a])
+    if settings.dense_next > 0 and settings.next_words > 0:
+        _, _, c, d = _context_ranges(passages, settings.next_words)
+        out += settings.dense_next * _unit(prefix[d] - prefix[c])
     if settings.dense_header > 0 and len(headers):
         has = header_of >= 0
         out[has] += settings.dense_header * headers[header_of[has]]
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return _unit(out)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return np.ascontiguousarray(out / norms, dtype=np.float32)
+    return np.ascontiguousarray(x / norms, dtype=np.float32)
 
 
 def index_texts(
@@ -228,10 +245,16 @@ class SearchConfig:
     # Hits of one document closer than this many turns to a better hit are moved behind the
     # others: context makes neighbouring turns score alike, and k near-copies of one moment
     # answer less than k different moments (nothing is dropped, only reordered).
-    spread: int = 0
+    spread: int = 4
+    # Region smoothing: score = (1 - region) * own + region * mean over +-region_window
+    # passages of the same document (exact over all allowed passages, up to REGION_LIMIT).
+    region: float = 0.0
+    region_window: int = 3
 
 
 DEFAULT_SEARCH = SearchConfig()
+# Above this many allowed passages, region smoothing is skipped (candidates only).
+REGION_LIMIT = 100_000
 
 
 class Retriever:
@@ -258,7 +281,11 @@ class Retriever:
         )
         has_header = np.asarray([bool(k) for k in snapshot.doc_keys] or [False])
         header_of = np.where(has_header[self.doc_of], self.doc_of, -1) if n else self.doc_of
-        self.vectors: np.ndarray = search_vectors(snapshot, self.context, header_of)
+        stored = getattr(snapshot, "search_vectors", None)
+        if stored is not None and self.context == context_from_dict(snapshot.manifest.context):
+            self.vectors: np.ndarray = stored
+        else:
+            self.vectors = search_vectors(snapshot, self.context, header_of)
         speakers = sorted({p.speaker for p in passages if p.speaker})
         self.speaker_pos = {s: i for i, s in enumerate(speakers)}
         self.speaker_of = np.fromiter(
@@ -270,13 +297,7 @@ class Retriever:
             (p.date.toordinal() if p.date else 0 for p in passages), dtype=np.int64, count=n
         )
         self.titles = [_norm(snapshot.transcripts[d].title or "") for d in doc_ids]
-        # The passages of the previous turn, for neighbour smoothing.
-        first_of_turn: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for i, p in enumerate(passages):
-            first_of_turn[(int(self.doc_of[i]), p.turn)].append(i)
-        self.prev_turn = [
-            first_of_turn.get((int(self.doc_of[i]), p.turn - 1), []) for i, p in enumerate(passages)
-        ]
+        self._prev_turn: list[list[int]] | None = None  # built on first use (smoothing)
         self.turn_counts = self._turn_counts(snapshot.transcripts.values())
         self.aliases = self._aliases(snapshot.transcripts.values())
         self._flat: faiss.Index | None = None
@@ -296,14 +317,14 @@ class Retriever:
 
     def _aliases(self, transcripts: Iterable[Transcript]) -> dict[str, str]:
         """Lower-cased alias -> canonical: the name, every label written, a unique surname."""
+        pairs: Counter[tuple[str, str | None]] = Counter(
+            (u.speaker, u.label) for t in transcripts for u in t.turns if u.speaker
+        )
         votes: dict[str, Counter[str]] = defaultdict(Counter)
-        for t in transcripts:
-            for u in t.turns:
-                if not u.speaker:
-                    continue
-                votes[_norm(u.speaker)][u.speaker] += 1000  # the canonical name always wins
-                if u.label:
-                    votes[_norm(u.label)][u.speaker] += 1
+        for (speaker, label), count in pairs.items():
+            votes[_norm(speaker)][speaker] += 1000 * count  # the canonical name always wins
+            if label:
+                votes[_norm(label)][speaker] += count
         aliases = {a: c.most_common(1)[0][0] for a, c in votes.items()}
         by_surname: dict[str, set[str]] = defaultdict(set)
         for name in self.turn_counts:
@@ -427,6 +448,8 @@ class Retriever:
             qv = query_vector if query_vector is not None else self.encode([query])[0]
             qv = np.asarray(qv, dtype=np.float32)
 
+        if cfg.region > 0 and n_allowed <= REGION_LIMIT:
+            return self._region_search(k, mode, allowed, qv, bm25_all)
         cand_parts = []
         if bm25_all is not None:
             pool = bm25_all if allowed is None else bm25_all[allowed]
@@ -451,8 +474,18 @@ class Retriever:
         fused = np.asarray(fused, dtype=np.float64)
         if cfg.neighbour and mode == "hybrid":
             fused = self._smooth(cands, fused, qv, bm25_all, dense, bm25, allowed)
-        order = np.argsort(-fused, kind="stable")
-        order = self._spread(cands, order, k) if cfg.spread > 0 else order[:k]
+        return self._hits(cands, fused, dense, bm25, k)
+
+    def _hits(
+        self,
+        cands: np.ndarray,
+        fused: np.ndarray,
+        dense: np.ndarray | None,
+        bm25: np.ndarray | None,
+        k: int,
+    ) -> list[Hit]:
+        order = _top(fused, max(self.config.candidates, k))
+        order = self._spread(cands, order, k) if self.config.spread > 0 else order[:k]
         return [
             Hit(
                 passage=self.passages[int(cands[i])],
@@ -462,6 +495,56 @@ class Retriever:
             )
             for i in order
         ]
+
+    def _region_search(
+        self,
+        k: int,
+        mode: str,
+        allowed: np.ndarray | None,
+        qv: np.ndarray | None,
+        bm25_all: np.ndarray | None,
+    ) -> list[Hit]:
+        """Score every allowed passage, then mix in the mean score of its neighbourhood.
+
+        An answer usually sits in a stretch of talk about the question's topic, not in one
+        isolated turn: a passage whose neighbours also match is a better bet than a lone hit.
+        """
+        cfg = self.config
+        cands = allowed if allowed is not None else np.arange(len(self.passages))
+        dense = None
+        if qv is not None:
+            dense = (self.vectors @ qv) if allowed is None else (self.vectors[allowed] @ qv)
+        bm25 = None if bm25_all is None else (bm25_all if allowed is None else bm25_all[allowed])
+        if mode == "dense":
+            assert dense is not None
+            fused = dense.astype(np.float64)
+        elif mode == "bm25":
+            assert bm25 is not None
+            fused = bm25.astype(np.float64)
+        else:
+            assert dense is not None and bm25 is not None
+            fused = self._fuse(dense, bm25)
+        fused = (1 - cfg.region) * fused + cfg.region * self._window_mean(cands, fused)
+        if mode == "bm25":
+            keep = fused > 0
+            cands, fused, bm25 = cands[keep], fused[keep], bm25[keep] if bm25 is not None else None
+            if len(cands) == 0:
+                return []
+        return self._hits(cands, fused, dense, bm25, k)
+
+    def _window_mean(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Mean of `scores` over +-region_window neighbours in reading order, within a document."""
+        w = self.config.region_window
+        n = len(ids)
+        idx = np.arange(n)
+        docs = self.doc_of[ids]
+        new = np.r_[True, docs[1:] != docs[:-1]]
+        start = np.maximum.accumulate(np.where(new, idx, 0))
+        end = np.minimum.accumulate(np.where(np.r_[new[1:], True], idx + 1, n)[::-1])[::-1]
+        lo = np.maximum(idx - w, start)
+        hi = np.minimum(idx + w + 1, end)
+        cum = np.r_[0.0, np.cumsum(scores)]
+        return (cum[hi] - cum[lo]) / (hi - lo)
 
     def _spread(self, cands: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
         """The first k of `order`, preferring hits not within `spread` turns of a better one."""
@@ -490,6 +573,19 @@ class Retriever:
             rb_score = np.where(bm25 > 0, 1.0 / (cfg.rrf_k + rb), 0.0)
             return w / (cfg.rrf_k + rd) + (1 - w) * rb_score
         return w * _minmax(dense) + (1 - w) * _maxnorm(bm25)
+
+    @property
+    def prev_turn(self) -> list[list[int]]:
+        """For each passage, the passages of the previous turn of its document."""
+        if self._prev_turn is None:
+            of_turn: dict[tuple[int, int], list[int]] = defaultdict(list)
+            for i, p in enumerate(self.passages):
+                of_turn[(int(self.doc_of[i]), p.turn)].append(i)
+            self._prev_turn = [
+                of_turn.get((int(self.doc_of[i]), p.turn - 1), [])
+                for i, p in enumerate(self.passages)
+            ]
+        return self._prev_turn
 
     def _smooth(
         self,

@@ -442,7 +442,7 @@ def _make_snapshot(
         by_doc.append((t, ps))
         docs[t.doc_id] = {
             "hash": digest,
-            "source": t.source,
+            "source": str(Path(t.source).resolve()) if t.source else None,
             "file_hash": (file_hashes or {}).get(t.doc_id),
             "passages": len(ps),
         }
@@ -467,6 +467,7 @@ def _make_snapshot(
         or keys != previous.keys
         or doc_keys != previous.doc_keys
         or previous.manifest.context != context.as_dict()
+        or previous.lexical.stale
     )
     stats.written = changed
     if not changed:
@@ -511,6 +512,6 @@ def _make_snapshot(
         doc_vectors=doc_vectors,
         lexical=lexical,
     )
-    if len(passages) >= store.ANN_THRESHOLD:
-        snapshot = replace(snapshot, ann=store.build_ann(search_vectors(snapshot, context)))
+    composed = search_vectors(snapshot, context)
+    snapshot = replace(snapshot, search_vectors=composed, ann=store.build_ann(composed))
     return snapshot, stats
