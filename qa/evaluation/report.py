@@ -129,25 +129,31 @@ def to_markdown(run: EvalRun) -> str:
 
 
 def plot_hit_curves(run: EvalRun, path: str | Path) -> Path:
-    """hit@k for k = 1..depth, one line per mode."""
+    """hit@k for k = 1..depth, one line per mode; one panel per kind when there are 2-3
+    kinds (e.g. QMSum within-meeting vs pooled, which should not be averaged together)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    kinds = run.ranked_kinds()
+    panels: list[str | None] = list(kinds) if 2 <= len(kinds) <= 3 else [None]
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5.5 * len(panels), 4), dpi=120, sharey=True, squeeze=False
+    )
     try:
-        for mode, curve in run.curves().items():
-            ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3, label=mode)
-        ax.set_xlabel("k (passages read)")
-        ax.set_ylabel("hit@k (share of questions)")
-        ax.set_ylim(0, 1)
-        ax.set_xlim(1, run.depth)
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="lower right")
-        ranked = max((len(rs) for rs in run.rankings.values()), default=0)
-        ax.set_title(f"{run.name} ({ranked} ranked questions)")
+        for ax, kind in zip(axes[0], panels, strict=True):
+            for mode, curve in run.curves(kind).items():
+                ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3, label=mode)
+            rows = [r for r in next(iter(run.rankings.values()), []) if kind in (None, r.kind)]
+            ax.set_title(f"{run.name}{f' · {kind}' if kind else ''} ({len(rows)} questions)")
+            ax.set_xlabel("k (passages read)")
+            ax.set_ylim(0, 1)
+            ax.set_xlim(1, run.depth)
+            ax.grid(True, alpha=0.3)
+            ax.legend(loc="lower right")
+        axes[0][0].set_ylabel("hit@k (share of questions)")
         fig.tight_layout()
         fig.savefig(path)
     finally:

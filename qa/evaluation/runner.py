@@ -133,15 +133,18 @@ class EvalRun:
             "p95_ms": m.percentile([a.latency_ms for a in every], 95),
         }
 
-    def curves(self) -> dict[str, list[float]]:
-        """Mean hit@1..hit@depth per mode (the chart's lines)."""
+    def curves(self, kind: str | None = None) -> dict[str, list[float]]:
+        """Mean hit@1..hit@depth per mode (the chart's lines), optionally for one kind."""
         out: dict[str, list[float]] = {}
         for mode, results in self.rankings.items():
-            if results:
-                out[mode] = [
-                    sum(r.curve[i] for r in results) / len(results) for i in range(self.depth)
-                ]
+            rows = [r for r in results if kind is None or r.kind == kind]
+            if rows:
+                out[mode] = [sum(r.curve[i] for r in rows) / len(rows) for i in range(self.depth)]
         return out
+
+    def ranked_kinds(self) -> list[str]:
+        """Kinds that have ranked questions (unanswerable ones have none)."""
+        return sorted({r.kind for rs in self.rankings.values() for r in rs})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: configuration, summaries, breakdown by kind, per-question rows."""
