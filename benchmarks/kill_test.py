@@ -10,9 +10,10 @@ and re-running the command must finish. Anything else counts as a failure.
 2. timed: the parent SIGKILLs a real `tqa index` process at a random moment of a first build
    and of an update that embeds new and changed documents (parsing, embedding, writing).
 
-Run by hand (takes ~10-20 min on 2 busy cores):
+Run by hand (the two parts can run side by side; results are merged):
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/kill_test.py --timed 20
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/kill_test.py --timed 0
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/kill_test.py --skip-injected --timed 8
 
 Writes the "kill_test" section of benchmarks/results/reliability.json.
 """
@@ -228,47 +229,46 @@ def timed(root: Path, mode: str, kills: int, rng: random.Random) -> dict:
     }
 
 
-def write_section(name: str, data: dict) -> None:
-    """Merge one section into the results file (locked: the benchmarks may run side by side)."""
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results[name] = data
-        RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--timed", type=int, default=20, help="timed kills per scenario")
+    parser.add_argument("--timed", type=int, default=20, help="timed kills per scenario (0: none)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-injected", action="store_true")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     started = time.perf_counter()
-    section: dict = {
-        "command": f"HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/kill_test.py --timed {args.timed} --seed {args.seed}",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    runs: dict = {}
     with tempfile.TemporaryDirectory(prefix="tqa-kill-") as tmp:
         root = Path(tmp)
         if not args.skip_injected:
             for mode in ("build", "update"):
                 print(f"injected kills during a {mode}", flush=True)
-                section[f"injected_{mode}"] = injected(root, mode)
-        for mode in ("build", "update"):
+                runs[f"injected_{mode}"] = injected(root, mode)
+        for mode in ("build", "update") if args.timed else ():
             print(
                 f"timed kills during a {'first build' if mode == 'build' else 'update'}", flush=True
             )
-            section[f"timed_{mode}"] = timed(root, mode, args.timed, rng)
-    parts = [v for k, v in section.items() if isinstance(v, dict)]
-    section["total_kills"] = sum(p["kills"] for p in parts)
-    section["total_failures"] = sum(len(p["failures"]) for p in parts)
-    section["survived"] = section["total_kills"] - section["total_failures"]
-    section["seconds"] = round(time.perf_counter() - started, 1)
-    write_section("kill_test", section)
+            runs[f"timed_{mode}"] = timed(root, mode, args.timed, rng)
+    command = "HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/kill_test.py " + " ".join(sys.argv[1:])
+    for run in runs.values():
+        run["command"] = command
+        run["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        run["seconds"] = round(time.perf_counter() - started, 1)
+    # Merge with runs recorded before (the injected and timed parts may run as separate processes).
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        section = {k: v for k, v in results.get("kill_test", {}).items() if isinstance(v, dict)}
+        section.update(runs)
+        parts = list(section.values())
+        section["total_kills"] = sum(p["kills"] for p in parts)
+        section["total_failures"] = sum(len(p["failures"]) for p in parts)
+        section["survived"] = section["total_kills"] - section["total_failures"]
+        results["kill_test"] = section
+        RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in section.items() if not isinstance(v, dict)}, indent=2))
-    if section["total_failures"]:
+    if any(run["failures"] for run in runs.values()):
         sys.exit(1)
 
 
