@@ -468,6 +468,7 @@ def _make_snapshot(
         or doc_keys != previous.doc_keys
         or previous.manifest.context != context.as_dict()
         or previous.lexical.stale
+        or previous.search_vectors is None
     )
     stats.written = changed
     if not changed:
