@@ -194,10 +194,11 @@ def test_side_panel_filters_and_follow_ups(server: tuple[Any, str], browser: Any
     chips = first.find_element(By.CSS_SELECTOR, ".tqa-filters").text
     assert "Since: 2022-01-01" in chips  # from the side panel
     assert "Speaker: Mia Holm from your question" in chips  # implied, and marked as such
-    follow_up = _ask(browser, "What else did she say?")
+    follow_up = _ask(browser, "And what did she say about the cost?")
     assert "Speaker: Mia Holm" in follow_up.find_element(By.CSS_SELECTOR, ".tqa-filters").text
     for cite in follow_up.find_elements(By.CSS_SELECTOR, ".tqa-cite"):
         assert "Mia Holm" in cite.text
+    assert "national nutrition grant covers two thirds" in follow_up.text
 
     browser.find_element(By.CSS_SELECTOR, "#tqa-clear-filters").click()
     _wait(browser, lambda d: "No filters" in d.find_element(By.ID, "tqa-active").text)
