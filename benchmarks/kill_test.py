@@ -106,7 +106,7 @@ def check(
         outcomes["failed"] += 1
 
 
-def injected(root: Path, mode: str) -> dict:
+def injected(root: Path, mode: str, stride: int = 1) -> dict:
     """Kill at every file-system step of a rebuild or an update that needs no embedding."""
     wd = Workdir(root / f"injected-{mode}")
     shutil.copytree(ROOT / "tests" / "fixtures" / "retrieval", wd.work / "corpus")
@@ -135,7 +135,8 @@ def injected(root: Path, mode: str) -> dict:
     new = signature(index)
     outcomes: Counter = Counter()
     failures: list[str] = []
-    for kill_at in range(1, steps + 1):
+    points = range(1, steps + 1, stride)
+    for kill_at in points:
         corpus, index = wd.restore()
         change(corpus)
         proc = child(corpus, index, kill_at)
@@ -151,7 +152,13 @@ def injected(root: Path, mode: str) -> dict:
         if signature(index) != new:
             failures.append(f"{mode} step {kill_at}: re-running did not reach the new state")
         print(f"  injected {mode}: step {kill_at}/{steps} {dict(outcomes)}", flush=True)
-    return {"steps": steps, "kills": steps, **dict(outcomes), "failures": failures}
+    return {
+        "steps": steps,
+        "stride": stride,
+        "kills": len(points),
+        **dict(outcomes),
+        "failures": failures,
+    }
 
 
 def timed(root: Path, mode: str, kills: int, rng: random.Random) -> dict:
@@ -234,17 +241,20 @@ def main() -> None:
     parser.add_argument("--timed", type=int, default=20, help="timed kills per scenario (0: none)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-injected", action="store_true")
+    parser.add_argument("--stride", type=int, default=1, help="injected: kill at every Nth step")
+    parser.add_argument("--modes", default="build,update", help="scenarios to run")
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    modes = [m for m in args.modes.split(",") if m]
     started = time.perf_counter()
     runs: dict = {}
     with tempfile.TemporaryDirectory(prefix="tqa-kill-") as tmp:
         root = Path(tmp)
         if not args.skip_injected:
-            for mode in ("build", "update"):
+            for mode in modes:
                 print(f"injected kills during a {mode}", flush=True)
-                runs[f"injected_{mode}"] = injected(root, mode)
-        for mode in ("build", "update") if args.timed else ():
+                runs[f"injected_{mode}"] = injected(root, mode, args.stride)
+        for mode in modes if args.timed else ():
             print(
                 f"timed kills during a {'first build' if mode == 'build' else 'update'}", flush=True
             )
