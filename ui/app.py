@@ -46,7 +46,7 @@ CONCURRENCY = 4  # questions answered at once; more only queue up for the same C
 ASK_CONCURRENCY_ID = "tqa-answering"
 
 BUNDLED_EXAMPLES = [
-    "How will the city pay for the tidal defence programme?",
+    "When was the Mill Creek barrier completed?",
     "What did Nadia Voss say about breaks for drivers?",
     "Who promised not to raise the property levy?",
     "How many children take a free school lunch?",
