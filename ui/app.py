@@ -522,6 +522,10 @@ def launch(
         quiet=True,  # serve() prints its own address line
         footer_links=["api", "settings"],
         theme=theme(),
+        # Less surface: no upload of any size is needed, no traffic page, no run log.
+        max_file_size="1mb",
+        enable_monitoring=False,
+        run_history=False,
     )
     return server, url
 
