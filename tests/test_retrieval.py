@@ -185,3 +185,14 @@ def test_spread_prefers_distinct_moments_without_dropping_hits(small_index: Path
     assert {h.passage for h in before} == {h.passage for h in after}
     assert abs(after[0].passage.turn - after[1].passage.turn) >= 2
     assert after[0].passage == before[0].passage
+
+
+def test_region_smoothing_scores_every_allowed_passage_and_keeps_filters(small_index: Path) -> None:
+    from qa.retrieval import SearchConfig
+
+    qa = TranscriptQA.open(small_index, search_config=SearchConfig(region=0.5, region_window=1))
+    hits = qa.search("harbour wall concrete", k=10, speaker="Karl Vik")
+    assert [h.passage.speaker for h in hits] == ["Karl Vik"]
+    hits = qa.search("concrete repairs cost", k=3, doc="harbour")
+    assert len(hits) == 3 and {h.passage.doc_id for h in hits} == {"harbour"}
+    assert qa.search("zyzzyva quokka", mode="bm25") == []
