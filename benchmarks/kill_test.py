@@ -106,7 +106,7 @@ def check(
         outcomes["failed"] += 1
 
 
-def injected(root: Path, mode: str, stride: int = 1) -> dict:
+def injected(root: Path, mode: str, stride: int = 1, first: int = 1) -> dict:
     """Kill at every file-system step of a rebuild or an update that needs no embedding."""
     wd = Workdir(root / f"injected-{mode}")
     shutil.copytree(ROOT / "tests" / "fixtures" / "retrieval", wd.work / "corpus")
@@ -135,7 +135,7 @@ def injected(root: Path, mode: str, stride: int = 1) -> dict:
     new = signature(index)
     outcomes: Counter = Counter()
     failures: list[str] = []
-    points = range(1, steps + 1, stride)
+    points = range(first, steps + 1, stride)
     for kill_at in points:
         corpus, index = wd.restore()
         change(corpus)
@@ -155,6 +155,7 @@ def injected(root: Path, mode: str, stride: int = 1) -> dict:
     return {
         "steps": steps,
         "stride": stride,
+        "first_step": first,
         "kills": len(points),
         **dict(outcomes),
         "failures": failures,
@@ -243,6 +244,7 @@ def main() -> None:
     parser.add_argument("--skip-injected", action="store_true")
     parser.add_argument("--stride", type=int, default=1, help="injected: kill at every Nth step")
     parser.add_argument("--modes", default="build,update", help="scenarios to run")
+    parser.add_argument("--first", type=int, default=1, help="injected: first step to kill at")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     modes = [m for m in args.modes.split(",") if m]
@@ -253,7 +255,8 @@ def main() -> None:
         if not args.skip_injected:
             for mode in modes:
                 print(f"injected kills during a {mode}", flush=True)
-                runs[f"injected_{mode}"] = injected(root, mode, args.stride)
+                name = f"injected_{mode}" + (f"_from_step_{args.first}" if args.first > 1 else "")
+                runs[name] = injected(root, mode, args.stride, args.first)
         for mode in modes if args.timed else ():
             print(
                 f"timed kills during a {'first build' if mode == 'build' else 'update'}", flush=True
