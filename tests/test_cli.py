@@ -63,11 +63,12 @@ def test_user_errors_are_one_line_and_exit_1(runner, small_index, tmp_path):
 
 def test_search_json_is_verbatim_and_filtered(runner, small_index):
     result = run(
-        runner, "search", "concrete repairs cost", "--k", "3", "--json", "--index", small_index
+        runner, "search", "concrete repairs cost", "--k", "10", "--json", "--index", small_index
     )
     assert result.exit_code == 0
     hits = json.loads(result.stdout)
-    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert 3 <= len(hits) <= 10
+    assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1))
     qa = TranscriptQA.open(small_index)
     for h in hits:
         source = qa.transcript(h["doc_id"]).text
