@@ -387,10 +387,13 @@ def main() -> None:
     if skip and out.exists():
         # Sections skipped in this run keep their last measured values (and say when).
         previous = json.loads(out.read_text(encoding="utf-8"))
+        origin = previous.get("kept_from_previous_run", {})
         for key in ("throughput", "encoder", "reindex", "queries", "ann", "qmsum", "full_build"):
             if key not in res and key in previous:
                 res[key] = previous[key]
-                res.setdefault("kept_from_previous_run", {})[key] = previous.get("command", "")
+                res.setdefault("kept_from_previous_run", {})[key] = origin.get(
+                    key, previous.get("command", "")
+                )
     out.write_text(json.dumps(res, indent=1), encoding="utf-8")
     print(markdown(res))
     print(f"\nwrote {out}")
