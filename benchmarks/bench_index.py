@@ -336,6 +336,7 @@ def main() -> None:
     )
     ap.add_argument("--sample-files", type=int, default=60)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--out", type=Path, default=RESULTS / "index.json")
     ap.add_argument(
         "--skip", default="", help="comma-separated: throughput,encoder,reindex,queries,ann,qmsum"
     )
@@ -383,7 +384,7 @@ def main() -> None:
         res["qmsum"] = qmsum_table()
     res["machine"]["load_avg_end"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "index.json"
+    out = args.out
     if skip and out.exists():
         # Sections skipped in this run keep their last measured values (and say when).
         previous = json.loads(out.read_text(encoding="utf-8"))
