@@ -381,7 +381,7 @@ def run_fuzz(examples: int) -> dict:
 def write_section(name: str, data: dict) -> None:
     """Merge one section into the results file (locked: the benchmarks may run side by side)."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+    with open(Path(tempfile.gettempdir()) / "tqa-reliability.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results[name] = data

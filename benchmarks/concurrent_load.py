@@ -161,6 +161,8 @@ def main() -> None:
         ),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "threads": args.threads,
+        "cpus": os.cpu_count(),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),  # the machine is shared
         "seconds": round(wall, 1),
         "updates_completed": updates,
         "update_seconds_p50": round(float(np.median(update_seconds)), 2)
@@ -183,7 +185,9 @@ def main() -> None:
         },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS.with_suffix(".lock"), "w") as lock:  # the benchmarks may run side by side
+    with open(
+        Path(tempfile.gettempdir()) / "tqa-reliability.lock", "w"
+    ) as lock:  # the benchmarks may run side by side
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results["concurrency"] = section

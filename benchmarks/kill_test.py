@@ -269,7 +269,7 @@ def main() -> None:
         run["seconds"] = round(time.perf_counter() - started, 1)
     # Merge with runs recorded before (the injected and timed parts may run as separate processes).
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+    with open(Path(tempfile.gettempdir()) / "tqa-reliability.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         section = {k: v for k, v in results.get("kill_test", {}).items() if isinstance(v, dict)}
