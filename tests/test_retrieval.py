@@ -196,3 +196,17 @@ def test_region_smoothing_scores_every_allowed_passage_and_keeps_filters(small_i
     hits = qa.search("concrete repairs cost", k=3, doc="harbour")
     assert len(hits) == 3 and {h.passage.doc_id for h in hits} == {"harbour"}
     assert qa.search("zyzzyva quokka", mode="bm25") == []
+
+
+def test_filtered_dense_search_through_the_faiss_selector(
+    qa: TranscriptQA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qa.retrieval as retrieval
+
+    monkeypatch.setattr(retrieval, "SMALL_SUBSET", 0)  # force the FAISS id-selector path
+    hits = qa.search("harbour wall concrete", k=10, speaker="Karl Vik", mode="dense")
+    assert [h.passage.speaker for h in hits] == ["Karl Vik"]
+    docs = {
+        h.passage.doc_id for h in qa.search("prices", k=20, doc=["press", "school"], mode="dense")
+    }
+    assert docs == {"press", "school"}
