@@ -212,6 +212,8 @@ def write_comparison(
     paths["json"].write_text(json.dumps(data, indent=1, default=str) + "\n", "utf-8")
     paths["markdown"].write_text(
         f"# Comparison: {b.name} (B) vs {a.name} (A)\n\n"
+        f"- A: `{a.name}`, index `{a.config.get('index')}`, model `{a.config.get('model')}`\n"
+        f"- B: `{b.name}`, index `{b.config.get('index')}`, model `{b.config.get('model')}`\n\n"
         f"Paired bootstrap over questions, {confidence:.0%} interval; * = interval excludes 0.\n\n"
         + comparison_table(diffs, markdown=True, confidence=confidence)
         + "\n",
