@@ -150,5 +150,9 @@ def chunk(transcript: Transcript, settings: ChunkSettings = DEFAULT_SETTINGS) ->
     """All passages of a transcript, in reading order."""
     passages: list[Passage] = []
     for turn in transcript.turns:
-        passages.extend(p for p in chunk_turn(transcript, turn, settings) if word_count(p.text) >= settings.min_words)
+        passages.extend(
+            p
+            for p in chunk_turn(transcript, turn, settings)
+            if word_count(p.text) >= settings.min_words
+        )
     return passages

@@ -16,7 +16,8 @@ class Turn:
 
     index: int
     speaker: str | None  # canonical name; None for narrative text that no one speaks
-    label: str | None  # the label exactly as written in the source ("President of Russia Vladimir Putin")
+    # The label exactly as written in the source ("President of Russia Vladimir Putin").
+    label: str | None
     role: str | None  # title taken from the label ("President of Russia")
     text: str
     start: int
