@@ -49,14 +49,14 @@ def test_every_question_is_scored_in_every_mode(report):
 def test_retrieval_on_the_bundled_corpus_is_good(report):
     data, _ = report
     hybrid = data["summary"]["hybrid"]
-    # Measured on 25 answerable questions (2026-11-29): with neighbour spreading (spread=4,
-    # the default since 86798b0) hybrid hit@5 .680, hit@10 .680, MRR@10 .500; bm25 and dense
-    # hit@10 .600. Without spreading (spread=0) hybrid hit@5 .840, hit@10 .960, MRR@10 .570.
-    assert hybrid["hit@10"] >= 0.60
-    assert hybrid["hit@5"] >= 0.55
-    assert hybrid["mrr@10"] >= 0.40
-    assert data["summary"]["dense"]["hit@10"] >= 0.50
-    assert data["summary"]["bm25"]["hit@10"] >= 0.50
+    # Measured on 25 answerable questions at 78a90ce (2026-11-29): hybrid hit@5 .840,
+    # hit@10 .960, MRR@10 .570; dense hit@10 .960; bm25 hit@10 .760. (With neighbour
+    # spreading, briefly the default, hybrid fell to .680/.680/.500: what this test guards.)
+    assert hybrid["hit@10"] >= 0.85
+    assert hybrid["hit@5"] >= 0.70
+    assert hybrid["mrr@10"] >= 0.45
+    assert data["summary"]["dense"]["hit@10"] >= 0.80
+    assert data["summary"]["bm25"]["hit@10"] >= 0.60
     # Fusion should not lose to either single mode by more than noise.
     best_single = max(data["summary"][m]["hit@10"] for m in ("bm25", "dense"))
     assert hybrid["hit@10"] >= best_single - 0.05
@@ -65,8 +65,8 @@ def test_retrieval_on_the_bundled_corpus_is_good(report):
 def test_answers_on_the_bundled_corpus_quote_the_evidence(report):
     data, _ = report
     ask = data["ask"]
-    # Measured: answer in any quote .440 at bff60f5, .320 at 0b2d19d; first quote
-    # in gold evidence .320, abstention on answerable questions .000-.040.
+    # Measured at 78a90ce: answer in any quote .360, first quote in gold evidence .400,
+    # abstention on answerable questions .000.
     assert ask["answer_in_quotes"] >= 0.20
-    assert ask["first_quote_in_gold"] >= 0.20
+    assert ask["first_quote_in_gold"] >= 0.25
     assert ask["abstention_rate"] <= 0.25
