@@ -311,6 +311,8 @@ def save(snap: Snapshot, index_dir: Path | str) -> Path:
             shutil.rmtree(old, ignore_errors=True)
     for stale in index_dir.glob(".tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
+    for stale in index_dir.glob(f".{CURRENT}.tmp-*"):  # a pointer a killed writer left behind
+        stale.unlink(missing_ok=True)
     return index_dir / name
 
 
