@@ -51,13 +51,13 @@ class AnswerSettings:
     w_lexical: float = 0.3  # share of the question's topic stems in the sentence
     w_passage: float = 0.35  # retrieval rank of the sentence's passage (1 for the top hit)
     w_title: float = 0.0  # the question names the occasion ("at the G20 summit")
-    w_reply: float = 0.5  # opening a reply to a question like ours
+    w_reply: float = 0.3  # opening a reply to a question like ours
     w_boost_doc: float = 0.1  # follow-ups: the previous answer's documents
     min_words: int = 4  # shorter sentences ("Thank you.") are not answers on their own
     short_penalty: float = 0.2
-    question_penalty: float = 0.1  # a question rarely answers a question
+    question_penalty: float = 0.4  # a question rarely answers a question
     max_quote_words: int = 80
-    threshold: float = 0.35  # abstain when no sentence has this much support (see `support`)
+    threshold: float = 0.45  # abstain when no sentence has this much support (see `support`)
     runner_up: float = 0.8  # further quotes must score at least this share of the best
     duplicate: float = 0.7  # word-set overlap above which two quotes are the same quote
 

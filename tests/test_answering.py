@@ -212,14 +212,20 @@ def test_caller_filters_accept_iso_strings_and_aliases(fake: FakeQA) -> None:
 
 
 def test_follow_up_what_else_skips_what_was_quoted(fake: FakeQA) -> None:
-    first = answer(fake, "What did Berg say about the harbour repairs?", k=1)
-    again = answer(fake, "What else did she say about it?", history=[(first.question, first)], k=1)
-    assert again.filters.get("speaker") == "Anna Berg"
-    assert (
-        again.quotes
-        and again.quotes[0].start >= first.quotes[0].end
-        or again.quotes[0].end <= first.quotes[0].start
+    # The fake's bag-of-words vectors are far weaker than a real model: a low threshold.
+    loose = AnswerSettings(threshold=0.1)
+    first = answer(fake, "What did Berg say about the harbour repairs?", k=1, settings=loose)
+    again = answer(
+        fake,
+        "What else did she say about it?",
+        history=[(first.question, first)],
+        k=1,
+        settings=loose,
     )
+    assert again.filters.get("speaker") == "Anna Berg"
+    assert again.quotes
+    old, new = first.quotes[0], again.quotes[0]
+    assert new.doc_id != old.doc_id or new.start >= old.end or new.end <= old.start
 
 
 def test_abstains_when_nothing_scores(fake: FakeQA) -> None:
