@@ -142,8 +142,8 @@ def test_qmsum_passages_are_verbatim(qmsum: CorpusLoad) -> None:
 def test_bundled_corpus_is_verbatim(corpus_dir: Path) -> None:
     result = load_corpus(corpus_dir)
     assert result.transcripts, "corpus/ holds no transcripts"
-    # Only files that are not transcripts (a README) may be left out.
-    assert all("not a transcript file type" in s.reason for s in result.skipped), result.skipped
+    # The bundled corpus is all transcripts: nothing in it may be skipped.
+    assert result.skipped == []
     assert len({t.format for t in result.transcripts}) >= 2
     assert all(t.speakers for t in result.transcripts)
     assert _check_verbatim(result.transcripts) > 0
