@@ -24,6 +24,7 @@ import numpy as np
 
 from qa.chunking import sentence_spans, word_count
 from qa.errors import QueryError
+from qa.limits import check_date
 from qa.query import Query, SpeakerNames, understand
 from qa.results import Answer, Hit, Quote
 from qa.transcript import Transcript
@@ -160,17 +161,6 @@ def _tokenizer() -> Any:
 _TOKENIZER: Any = None
 
 
-def _as_date(value: dt.date | str | None, name: str) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise QueryError(
-            f"{name} must be a date or an ISO date string (YYYY-MM-DD), got {value!r}"
-        ) from exc
-
-
 # ---------------------------------------------------------------- the answerer
 
 
@@ -194,7 +184,7 @@ def answer(
         raise QueryError("the question is empty: ask something about the transcripts")
     if k < 1:
         raise QueryError(f"k must be at least 1, got {k}")
-    since_d, until_d = _as_date(since, "since"), _as_date(until, "until")
+    since_d, until_d = check_date(since, "since"), check_date(until, "until")
     if speaker is not None:
         resolved = qa.resolve_speaker(speaker)
         if resolved is None:

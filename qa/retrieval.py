@@ -19,6 +19,7 @@ import faiss
 import numpy as np
 
 from qa.errors import QueryError
+from qa.limits import check_date
 from qa.results import Hit
 from qa.transcript import Passage, Transcript, Turn
 
@@ -216,19 +217,6 @@ def index_texts(
 # --- filters -------------------------------------------------------------------------------
 
 
-def parse_date(value: dt.date | str | None, name: str) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError as exc:
-        raise QueryError(f"{name}={value!r} is not a date: expected YYYY-MM-DD") from exc
-
-
 def _norm(name: str) -> str:
     return re.sub(r"\s+", " ", name).strip().casefold()
 
@@ -372,7 +360,7 @@ class Retriever:
                 if c in self.speaker_pos
             }
             both(np.isin(self.speaker_of, list(wanted)) if wanted else np.zeros(n, dtype=bool))
-        start, end = parse_date(since, "since"), parse_date(until, "until")
+        start, end = check_date(since, "since"), check_date(until, "until")
         if start and end and start > end:
             raise QueryError(f"since={start} is after until={end}")
         if start:
@@ -681,5 +669,4 @@ __all__ = [
     "Retriever",
     "SearchConfig",
     "index_texts",
-    "parse_date",
 ]
