@@ -41,6 +41,24 @@ def format_date(date: dt.date | None) -> str:
     return f"{date.day} {date:%B %Y}" if date else ""
 
 
+def citation_parts(
+    speaker: str | None,
+    role: str | None,
+    title: str,
+    date: dt.date | None,
+    place: str | None,
+    retranslated: bool = False,
+    unattributed: str = "Unattributed",
+) -> list[str]:
+    """Unescaped citation pieces — who (with role), event, date, place — shared by every renderer."""
+    who = speaker or unattributed
+    if role and role.lower() not in who.lower():
+        who = f"{who}, {role}"
+    if retranslated:
+        who = f"{who} (retranslated)"
+    return [p for p in (who, title, format_date(date), place or "") if p]
+
+
 def citation(
     speaker: str | None,
     role: str | None,
@@ -50,13 +68,8 @@ def citation(
     retranslated: bool = False,
 ) -> str:
     """ "Vladimir Putin, President of Russia · Meeting with Marine Le Pen · 24 March 2017 · Moscow"."""
-    who = speaker or "Unattributed"
-    if role and role.lower() not in who.lower():
-        who = f"{who}, {role}"
-    if retranslated:
-        who = f"{who} (retranslated)"
-    parts = [who, title, format_date(date), place or ""]
-    return " · ".join(escape_markdown(p) for p in parts if p)
+    parts = citation_parts(speaker, role, title, date, place, retranslated)
+    return " · ".join(escape_markdown(p) for p in parts)
 
 
 def quote_to_markdown(quote: Quote) -> str:

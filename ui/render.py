@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.rendering import escape_html
+from qa.rendering import citation_parts, escape_html
 from qa.rendering import format_date as _format_date
 from qa.results import Answer, DocumentInfo, Hit, Quote
 from qa.transcript import Transcript
@@ -87,17 +87,10 @@ def citation_text(
     retranslated: bool = False,
 ) -> str:
     """'Elena Marsh, Mayor of Harbour Vale · Briefing on … · 14 March 2023 · City Hall' (escaped)."""
-    who = esc(speaker or "Narrative (no speaker)")
-    if role and role.lower() not in (speaker or "").lower():
-        who += f", {esc(role)}"
-    if retranslated:
-        who += " (retranslated)"
-    parts = [f'<span class="tqa-who">{who}</span>', esc(title)]
-    if date:
-        parts.append(esc(format_date(date)))
-    if place:
-        parts.append(esc(place))
-    return " · ".join(p for p in parts if p)
+    who, *rest = citation_parts(
+        speaker, role, title, date, place, retranslated, unattributed="Narrative (no speaker)"
+    )
+    return " · ".join([f'<span class="tqa-who">{esc(who)}</span>', *(esc(p) for p in rest)])
 
 
 def cite_button(qid: str, cite: str) -> str:
