@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -143,3 +143,23 @@ def parse_date(value: object) -> dt.date | None:
 
 def doc_id_for(path: str | Path) -> str:
     return Path(path).stem
+
+
+def header_fields(path: str | Path, meta: Mapping[str, str]) -> dict[str, object]:
+    """`Transcript` metadata from a `Key: value` header (plain files, WebVTT NOTE blocks)."""
+
+    def split(key: str) -> list[str]:
+        return [s.strip() for s in meta.get(key, "").split(",") if s.strip()]
+
+    return {
+        "doc_id": doc_id_for(path),
+        "title": meta.get("title") or doc_id_for(path),
+        "date": parse_date(meta.get("date")),
+        "time": meta.get("time") or None,
+        "place": meta.get("place") or meta.get("location") or None,
+        "lead": meta.get("lead") or None,
+        "topics": split("topics"),
+        "geography": split("geography"),
+        "persons": split("persons"),
+        "source": str(path),
+    }

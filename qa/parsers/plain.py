@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from qa.errors import TranscriptError
-from qa.parsers._common import RawTurn, build_turns, doc_id_for, parse_date
+from qa.parsers._common import RawTurn, build_turns, header_fields
 from qa.speakers import looks_like_label
 from qa.transcript import Transcript
 
@@ -128,19 +128,9 @@ def parse(path: str | Path, text: str) -> Transcript:
             "no speaker labels found: expected lines like 'Name: what they said'",
             body_start + 1,
         )
-    split = lambda key: [s.strip() for s in meta.get(key, "").split(",") if s.strip()]  # noqa: E731
     return Transcript(
-        doc_id=doc_id_for(path),
-        title=meta.get("title") or doc_id_for(path),
         turns=build_turns(text, raw),
         text=text,
-        date=parse_date(meta.get("date")),
-        time=meta.get("time") or None,
-        place=meta.get("place") or None,
-        lead=meta.get("lead") or None,
-        topics=split("topics"),
-        geography=split("geography"),
-        persons=split("persons"),
-        source=str(path),
+        **header_fields(path, meta),  # type: ignore[arg-type]
         format=FORMAT,
     )

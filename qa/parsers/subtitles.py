@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import TranscriptError
-from qa.parsers._common import RawTurn, build_turns, doc_id_for, parse_date, render_turns
+from qa.parsers._common import (
+    RawTurn,
+    build_turns,
+    header_fields,
+    render_turns,
+)
 from qa.speakers import looks_like_label
 from qa.transcript import Transcript
 
@@ -136,17 +141,9 @@ def parse(path: str | Path, text: str) -> Transcript:
         )
     rendered, spans = render_turns((c.speaker, c.text) for c in cues)
     raw = [RawTurn(c.speaker, s, e, c.start, c.end) for c, (s, e) in zip(cues, spans, strict=True)]
-    topics = [t.strip() for t in meta.get("topics", "").split(",") if t.strip()]
     return Transcript(
-        doc_id=doc_id_for(path),
-        title=meta.get("title") or doc_id_for(path),
         turns=build_turns(rendered, raw),
         text=rendered,
-        date=parse_date(meta.get("date")),
-        time=meta.get("time") or None,
-        place=meta.get("place") or meta.get("location") or None,
-        lead=meta.get("lead") or None,
-        topics=topics,
-        source=str(path),
+        **header_fields(path, meta),  # type: ignore[arg-type]
         format=FORMAT,
     )
