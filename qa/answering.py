@@ -240,11 +240,14 @@ def candidates(
 ) -> list[Candidate]:
     """Every sentence of the top passages, with its features (not yet scored)."""
     found: list[Candidate] = []
+    vectors: list[np.ndarray | None] = []
     seen: set[tuple[str, int]] = set()
     excluded = query.exclude_spans
     for rank, hit in enumerate(hits[: settings.read_passages]):
         p = hit.passage
-        for start, end in sentence_spans(p.text, offset=p.start):
+        stored = _stored(qa, "passage_sentences", p)
+        spans = stored[0].tolist() if stored else sentence_spans(p.text, offset=p.start)
+        for j, (start, end) in enumerate(spans):
             key = (p.doc_id, start)
             if key in seen:  # passages overlap by a sentence
                 continue
@@ -253,10 +256,17 @@ def candidates(
                 continue
             text = p.text[start - p.start : end - p.start]
             found.append(Candidate(rank, hit, start, end, text))
+            vectors.append(stored[1][j] if stored else None)
     if not found:
         return []
     question_vector = qa.encode([query.search_text])[0]
-    dense = _sentence_vectors(qa, [c.text for c in found]) @ question_vector
+    # Indexes store each sentence's vector (pooled in its passage); older ones and test
+    # fakes do not, and their sentences are embedded here.
+    need = [i for i, v in enumerate(vectors) if v is None]
+    if need:
+        for i, v in zip(need, _sentence_vectors(qa, [found[i].text for i in need]), strict=True):
+            vectors[i] = v
+    dense = np.stack(vectors) @ question_vector  # type: ignore[arg-type]
     _reply_features(qa, found, question_vector)
     tok = _tokenizer()
     topic = set(tok(query.topic or query.search_text))
@@ -277,6 +287,12 @@ def candidates(
     return found
 
 
+def _stored(qa: Searchable, method: str, *args: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sentence spans and vectors the index stored, if `qa` has them."""
+    getter = getattr(qa, method, None)
+    return getter(*args) if getter is not None else None
+
+
 _REPLY_DECAY = (1.0, 0.7, 0.4)  # the first sentences of a reply answer its question
 
 
@@ -287,17 +303,22 @@ def _reply_features(qa: Searchable, found: list[Candidate], question_vector: np.
     Navalny, the reply never names him. The question turn carries the topic, so the reply's
     first sentences inherit its similarity.
     """
-    asked: dict[tuple[str, int], list[str]] = {}  # (doc, turn) → the sentences it replies to
-    openings: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    asked: dict[tuple[str, int], list[float]] = {}  # (doc, turn) -> similarity of what it answers
+    openings: dict[tuple[str, int], list[int]] = {}
+    pending: list[tuple[tuple[str, int], str]] = []  # sentences with no stored vector
     for c in found:
         key = (c.hit.passage.doc_id, c.hit.passage.turn)
         if key in asked:
             continue
         transcript = qa.transcript(key[0])
         turn = transcript.turns[key[1]]
-        openings[key] = sentence_spans(transcript.text[turn.start : turn.end], turn.start)[
-            : len(_REPLY_DECAY)
-        ]
+        mine = _stored(qa, "turn_sentences", key[0], key[1])
+        starts = (
+            mine[0][:, 0].tolist()
+            if mine is not None
+            else [s for s, _ in sentence_spans(transcript.text[turn.start : turn.end], turn.start)]
+        )
+        openings[key] = starts[: len(_REPLY_DECAY)]
         asked[key] = []
         if key[1] == 0:
             continue
@@ -306,19 +327,22 @@ def _reply_features(qa: Searchable, found: list[Candidate], question_vector: np.
             continue
         # The end of the previous speaker's turn is what this turn replies to. Journalists
         # often ask without a question mark ("I would like to ask what you think of …").
-        spans = sentence_spans(transcript.text[prev.start : prev.end], prev.start)[-3:]
-        asked[key] = [transcript.text[s:e] for s, e in spans]
-    texts = sorted({t for ts in asked.values() for t in ts})
-    if not texts:
-        return
-    sims = dict(zip(texts, (_sentence_vectors(qa, texts) @ question_vector).tolist(), strict=True))
+        theirs = _stored(qa, "turn_sentences", key[0], key[1] - 1)
+        if theirs is not None:
+            asked[key] = (theirs[1][-3:] @ question_vector).tolist()
+        else:
+            spans = sentence_spans(transcript.text[prev.start : prev.end], prev.start)[-3:]
+            pending.extend((key, transcript.text[s:e]) for s, e in spans)
+    if pending:
+        texts = sorted({t for _, t in pending})
+        vectors = _sentence_vectors(qa, texts) @ question_vector
+        sims = dict(zip(texts, vectors.tolist(), strict=True))
+        for key, text in pending:
+            asked[key].append(sims[text])
     for c in found:
         key = (c.hit.passage.doc_id, c.hit.passage.turn)
-        if not asked[key]:
-            continue
-        starts = [s for s, _ in openings[key]]
-        if c.start in starts:
-            c.reply = max(sims[t] for t in asked[key]) * _REPLY_DECAY[starts.index(c.start)]
+        if asked[key] and c.start in openings[key]:
+            c.reply = max(asked[key]) * _REPLY_DECAY[openings[key].index(c.start)]
 
 
 def _best_support(found: list[Candidate], settings: AnswerSettings) -> float:

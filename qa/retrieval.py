@@ -290,6 +290,9 @@ class Retriever:
         )
         self.titles = [_norm(snapshot.transcripts[d].title or "") for d in doc_ids]
         self._prev_turn: list[list[int]] | None = None  # built on first use (smoothing)
+        self._rows: tuple[dict[tuple[str, int], int], dict[tuple[str, int], list[int]]] | None = (
+            None
+        )
         self.turn_counts = self._turn_counts(snapshot.transcripts.values())
         self.aliases = self._aliases(snapshot.transcripts.values())
         self._flat: faiss.Index | None = None
@@ -333,6 +336,40 @@ class Retriever:
 
     def resolve_speaker(self, name: str) -> str | None:
         return self.aliases.get(_norm(name)) if name else None
+
+    # -- stored sentences ------------------------------------------------------------------
+
+    def _sentence_rows(self) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], list[int]]]:
+        """(doc, passage start) -> passage row and (doc, turn) -> rows, built on first use."""
+        if self._rows is None:
+            by_start: dict[tuple[str, int], int] = {}
+            by_turn: dict[tuple[str, int], list[int]] = defaultdict(list)
+            for i, p in enumerate(self.passages):
+                by_start[(p.doc_id, p.start)] = i
+                by_turn[(p.doc_id, p.turn)].append(i)
+            self._rows = (by_start, dict(by_turn))
+        return self._rows
+
+    def passage_sentences(self, passage: Passage) -> tuple[np.ndarray, np.ndarray] | None:
+        """(spans, float32 vectors) of the passage's sentences as indexed; None if not stored."""
+        table = self.snapshot.sentences
+        row = self._sentence_rows()[0].get((passage.doc_id, passage.start))
+        if table is None or row is None or self.passages[row].end != passage.end:
+            return None
+        spans, vectors = table.of(row)
+        return np.asarray(spans), np.asarray(vectors, dtype=np.float32)
+
+    def turn_sentences(self, doc_id: str, turn: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The sentences of a whole turn, in order (a sentence shared by two passages once)."""
+        table = self.snapshot.sentences
+        rows = self._sentence_rows()[1].get((doc_id, turn))
+        if table is None or not rows:
+            return None
+        parts = [table.of(r) for r in rows]
+        spans = np.concatenate([s for s, _ in parts])
+        vectors = np.concatenate([v for _, v in parts])
+        _, first = np.unique(spans[:, 0], return_index=True)  # sorted by start
+        return spans[first], np.asarray(vectors[first], dtype=np.float32)
 
     # -- filtering -------------------------------------------------------------------------
 

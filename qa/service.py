@@ -24,7 +24,7 @@ import numpy as np
 
 from embeddings import store
 from embeddings.encoder import Encoder
-from qa.chunking import DEFAULT_SETTINGS, ChunkSettings, chunk
+from qa.chunking import DEFAULT_SETTINGS, ChunkSettings, chunk, sentence_spans
 from qa.errors import IndexLoadError, QueryError, TranscriptError
 from qa.lexical import LexicalIndex
 from qa.limits import check_ask, check_search
@@ -266,6 +266,14 @@ class TranscriptQA:
         """L2-normalised float32 embeddings with the index's model (for the answerer)."""
         return self.encoder.encode(list(texts))
 
+    def passage_sentences(self, passage: Passage) -> tuple[np.ndarray, np.ndarray] | None:
+        """(spans, vectors) of a passage's sentences, pooled at index time (None if absent)."""
+        return self._retriever.passage_sentences(passage)
+
+    def turn_sentences(self, doc_id: str, turn: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(spans, vectors) of every sentence of one turn, in order (None if absent)."""
+        return self._retriever.turn_sentences(doc_id, turn)
+
     def speakers(self) -> list[str]:
         """Canonical speaker names, most turns first."""
         return self._retriever.speakers()
@@ -414,10 +422,16 @@ def _make_snapshot(
     old_rows: dict[str, list[int]] = {}
     # Content key -> a vector we already have (passages and document headers alike).
     known: dict[str, np.ndarray] = {}
+    # Content key -> (sentence spans relative to the passage start, their vectors).
+    known_sentences: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if previous is not None:
         for i, p in enumerate(previous.passages):
             old_rows.setdefault(p.doc_id, []).append(i)
         known.update(zip(previous.keys, previous.vectors, strict=True))
+        if previous.sentences is not None:
+            for i, (key, p) in enumerate(zip(previous.keys, previous.passages, strict=True)):
+                spans, vecs = previous.sentences.of(i)
+                known_sentences[key] = (spans - p.start, vecs)
         known.update(
             (k, v) for k, v in zip(previous.doc_keys, previous.doc_vectors, strict=True) if k
         )
@@ -469,6 +483,7 @@ def _make_snapshot(
         or previous.manifest.context != context.as_dict()
         or previous.lexical.stale
         or previous.search_vectors is None
+        or previous.sentences is None
     )
     stats.written = changed
     if not changed:
@@ -476,16 +491,37 @@ def _make_snapshot(
         stats.reused = len(keys)
         return previous, stats
 
-    # Embed each text we have no vector for, once.
-    missing: dict[str, str] = {}
-    for key, text in [*zip(keys, texts, strict=True), *zip(doc_keys, headers, strict=True)]:
-        if key and key not in known and key not in missing:
-            missing[key] = text
-    stats.embedded = sum(1 for k in dict.fromkeys(keys) if k in missing)
-    stats.reused = sum(1 for k in keys if k in known)
+    # Embed each text we have no vector for, once; passages with their sentences.
+    missing: dict[str, tuple[str, Passage]] = {}
+    for key, text, p in zip(keys, texts, passages, strict=True):
+        if key not in missing and (key not in known or key not in known_sentences):
+            missing[key] = (text, p)
+    missing_headers = {
+        key: text
+        for key, text in zip(doc_keys, headers, strict=True)
+        if key and key not in known and key not in missing
+    }
+    stats.embedded = len(missing)
+    stats.reused = sum(1 for k in keys if k not in missing)
     if missing:
-        new = encoder.encode(list(missing.values()), show_progress=show_progress)
+        relative = [
+            np.asarray(sentence_spans(p.text), dtype=np.int64).reshape(-1, 2)
+            for _, p in missing.values()
+        ]
+        shifted = [
+            [(int(a) + len(text) - len(p.text), int(b) + len(text) - len(p.text)) for a, b in rel]
+            for (text, p), rel in zip(missing.values(), relative, strict=True)
+        ]
+        new, pooled = encoder.encode_with_spans(
+            [text for text, _ in missing.values()], shifted, show_progress=show_progress
+        )
         known.update(zip(missing, new, strict=True))
+        for key, rel, vecs in zip(missing, relative, pooled, strict=True):
+            known_sentences[key] = (rel, vecs)
+    if missing_headers:
+        known.update(
+            zip(missing_headers, encoder.encode(list(missing_headers.values())), strict=True)
+        )
     dim = next(iter(known.values())).shape[0] if known else encoder.dim
     vectors = np.zeros((len(keys), dim), dtype=np.float32)
     for i, key in enumerate(keys):
@@ -495,6 +531,7 @@ def _make_snapshot(
         if key:
             doc_vectors[i] = known[key]
 
+    sentences = _sentence_table(passages, keys, known_sentences, int(dim))
     lexical = LexicalIndex.build([x for t, ps in by_doc for x in index_texts(t, ps, context)])
     manifest = store.Manifest(
         model=encoder.name,
@@ -512,7 +549,26 @@ def _make_snapshot(
         doc_keys=doc_keys,
         doc_vectors=doc_vectors,
         lexical=lexical,
+        sentences=sentences,
     )
     composed = search_vectors(snapshot, context)
     snapshot = replace(snapshot, search_vectors=composed, ann=store.build_ann(composed))
     return snapshot, stats
+
+
+def _sentence_table(
+    passages: list[Passage],
+    keys: list[str],
+    known: dict[str, tuple[np.ndarray, np.ndarray]],
+    dim: int,
+) -> store.SentenceTable:
+    counts = np.fromiter((len(known[k][0]) for k in keys), dtype=np.int64, count=len(keys))
+    rows = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    total = int(rows[-1])
+    spans = np.zeros((total, 2), dtype=np.int64)
+    vectors = np.zeros((total, dim), dtype=np.float16)
+    for i, (key, p) in enumerate(zip(keys, passages, strict=True)):
+        rel, vecs = known[key]
+        spans[rows[i] : rows[i + 1]] = rel + p.start
+        vectors[rows[i] : rows[i + 1]] = vecs
+    return store.SentenceTable(rows=rows, spans=spans, vectors=vectors)
