@@ -236,13 +236,31 @@ class SearchConfig:
     # question right before it, and on the bundled corpus questions it cut hybrid hit@10
     # from .96 to .68 (commit 66d254e). Quoting the answer matters more than diversity.
     spread: int = 0
+    # With spread: the turns this close after a better hit are not deferred (an answer follows
+    # its question). Even spread=2, spread_after=1 cut corpus hybrid hit@10 .96 -> .80 and
+    # FriendsQA hybrid hit@5 .803 -> .691 (table 6), so spread stays off.
+    spread_after: int = 0
     # Region smoothing: score = (1 - region) * own + region * mean over +-region_window
     # passages of the same document (exact over all allowed passages, up to REGION_LIMIT).
     region: float = 0.0
     region_window: int = 3
+    # Hybrid only. A passage with fewer than `short_words` content words (stopwords, fillers
+    # and bracketed annotations like "{vocalsound}" not counted) has its fused score scaled by
+    # (content words + 0.5) / short_words: "Mm." or "Okay." otherwise ranks on its context and
+    # speaker label alone. Off: on QMSum val (short_words=5) within-meeting hybrid hit@5 /
+    # MRR@10 .730/.586 -> .755/.615, but FriendsQA answers are often short lines and its hybrid
+    # hit@5 fell .803 -> .704 (table 6 of benchmarks/results/qmsum_tuning.md).
+    short_words: int = 0
+    # Hybrid only. When the query names a known speaker (qa.query.SpeakerNames: full name,
+    # alias or surname), that speaker's passages gain this share of the best fused score.
+    # Off: 0.3 moves QMSum val by at most +.012 (within hit@5 .730 -> .738, pooled .435 -> .447)
+    # and FriendsQA by -.002 hit@5 (table 6): within the noise of a few questions.
+    speaker_boost: float = 0.0
 
 
 DEFAULT_SEARCH = SearchConfig()
+# Non-speech annotations that transcripts put in brackets: "{vocalsound}", "[laughter]".
+_ANNOTATION = re.compile(r"\{[^}]*\}|\[[^\]]*\]")
 # At most this many allowed passages are scored with numpy; more go through FAISS + a selector.
 SMALL_SUBSET = 256
 # Above this many allowed passages, region smoothing is skipped (candidates only).
@@ -290,6 +308,8 @@ class Retriever:
         )
         self.titles = [_norm(snapshot.transcripts[d].title or "") for d in doc_ids]
         self._prev_turn: list[list[int]] | None = None  # built on first use (smoothing)
+        self._content_words: np.ndarray | None = None  # built on first use (short_words)
+        self._names: Any = None  # qa.query.SpeakerNames, built on first use (speaker_boost)
         self._rows: tuple[dict[tuple[str, int], int], dict[tuple[str, int], list[int]]] | None = (
             None
         )
@@ -484,7 +504,7 @@ class Retriever:
             qv = np.asarray(qv, dtype=np.float32)
 
         if cfg.region > 0 and n_allowed <= REGION_LIMIT:
-            return self._region_search(k, mode, allowed, qv, bm25_all)
+            return self._region_search(query, k, mode, allowed, qv, bm25_all)
         cand_parts = []
         if bm25_all is not None:
             pool = bm25_all if allowed is None else bm25_all[allowed]
@@ -509,7 +529,47 @@ class Retriever:
         fused = np.asarray(fused, dtype=np.float64)
         if cfg.neighbour and mode == "hybrid":
             fused = self._smooth(cands, fused, qv, bm25_all, dense, bm25, allowed)
+        if mode == "hybrid":
+            fused = self._adjust(query, cands, fused)
         return self._hits(cands, fused, dense, bm25, k)
+
+    def _adjust(self, query: str, cands: np.ndarray, fused: np.ndarray) -> np.ndarray:
+        """Hybrid priors: scale down near-empty passages, lift the speakers the query names."""
+        cfg = self.config
+        if cfg.short_words > 0 and len(cands):
+            words = self.content_words[cands]
+            fused = fused * np.minimum(1.0, (words + 0.5) / cfg.short_words)
+        if cfg.speaker_boost > 0 and len(cands):
+            named = {
+                self.speaker_pos[m.canonical]
+                for m in self.speaker_names.find(query)
+                if m.canonical in self.speaker_pos
+            }
+            if named:
+                top = float(fused.max())
+                lift = cfg.speaker_boost * (top if top > 0 else 1.0)
+                fused = fused + lift * np.isin(self.speaker_of[cands], list(named))
+        return fused
+
+    @property
+    def content_words(self) -> np.ndarray:
+        """Per passage, its words that are not stopwords, fillers or [bracketed] annotations."""
+        if self._content_words is None:
+            tokenize = self.snapshot.lexical.tokenizer
+            self._content_words = np.fromiter(
+                (len(tokenize(_ANNOTATION.sub(" ", p.text))) for p in self.passages),
+                dtype=np.float64,
+                count=len(self.passages),
+            )
+        return self._content_words
+
+    @property
+    def speaker_names(self) -> Any:
+        if self._names is None:
+            from qa.query import SpeakerNames
+
+            self._names = SpeakerNames(self.speakers(), self.resolve_speaker)
+        return self._names
 
     def _hits(
         self,
@@ -533,6 +593,7 @@ class Retriever:
 
     def _region_search(
         self,
+        query: str,
         k: int,
         mode: str,
         allowed: np.ndarray | None,
@@ -560,6 +621,8 @@ class Retriever:
             assert dense is not None and bm25 is not None
             fused = self._fuse(dense, bm25)
         fused = (1 - cfg.region) * fused + cfg.region * self._window_mean(cands, fused)
+        if mode == "hybrid":
+            fused = self._adjust(query, cands, fused)
         if mode == "bm25":
             keep = fused > 0
             cands, fused, bm25 = cands[keep], fused[keep], bm25[keep] if bm25 is not None else None
@@ -590,7 +653,8 @@ class Retriever:
         for i in order:
             p = self.passages[int(cands[i])]
             doc = int(self.doc_of[int(cands[i])])
-            if any(abs(p.turn - t) <= spread for t in seen[doc]):
+            after = self.config.spread_after
+            if any(abs(p.turn - t) <= spread and not 0 < p.turn - t <= after for t in seen[doc]):
                 deferred.append(int(i))
                 continue
             seen[doc].append(p.turn)

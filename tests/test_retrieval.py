@@ -210,3 +210,51 @@ def test_filtered_dense_search_through_the_faiss_selector(
         h.passage.doc_id for h in qa.search("prices", k=20, doc=["press", "school"], mode="dense")
     }
     assert docs == {"press", "school"}
+
+
+def test_opt_in_hybrid_priors_speaker_boost_and_short_words(small_index: Path) -> None:
+    from qa.retrieval import SearchConfig
+
+    plain = TranscriptQA.open(small_index)
+    boosted = TranscriptQA.open(small_index, search_config=SearchConfig(speaker_boost=1.0))
+    query = "What did Anna Berg say about the concrete repairs?"
+    hits = boosted.search(query, k=3, doc="harbour")
+    assert hits[0].passage.speaker == "Anna Berg"
+    # Nothing is dropped, and a query naming nobody ranks as before.
+    assert {h.passage for h in boosted.search(query, k=20)} == {
+        h.passage for h in plain.search(query, k=20)
+    }
+    assert boosted.search("ferry timetable", k=5) == plain.search("ferry timetable", k=5)
+    # The priors are hybrid only: bm25 and dense rank as before.
+    for mode in ("bm25", "dense"):
+        assert boosted.search(query, k=5, mode=mode) == plain.search(query, k=5, mode=mode)
+
+    short = TranscriptQA.open(small_index, search_config=SearchConfig(short_words=50))
+    by_words = short._retriever.content_words
+    assert by_words.shape == (len(short._retriever.passages),)
+    hits = short.search("agreed repairs cost", k=10, doc="harbour")
+    assert {h.passage for h in hits} == {
+        h.passage for h in plain.search("agreed repairs cost", k=10, doc="harbour")
+    }
+
+
+def test_spread_after_keeps_the_turn_after_a_better_hit(small_index: Path) -> None:
+    from qa.retrieval import SearchConfig
+
+    query = "how much will the concrete repairs cost"
+
+    def turns(config: SearchConfig) -> list[int]:
+        qa = TranscriptQA.open(small_index, search_config=config)
+        return [h.passage.turn for h in qa.search(query, k=5, doc="harbour")]
+
+    plain = turns(SearchConfig())
+    spread = turns(SearchConfig(spread=1))
+    kept = turns(SearchConfig(spread=1, spread_after=1))
+    assert sorted(plain) == sorted(spread) == sorted(kept)
+    best = plain[0]
+    # spread=1 defers the answer right after the best hit (its question); spread_after keeps it
+    # where it was, and still defers the turn just before the best hit.
+    assert best + 1 in plain[:2] and spread.index(best + 1) > 1
+    assert kept.index(best + 1) == plain.index(best + 1)
+    if best - 1 in plain:
+        assert kept.index(best - 1) >= plain.index(best - 1)
