@@ -145,6 +145,25 @@ def variants(which: str) -> list[Variant]:
             SearchConfig(fusion="rrf", dense_weight=0.5),
         ),
     ]
+    # Table 6: priors and diversity that must not hurt FriendsQA / the corpus questions.
+    d = base.search
+    out += [
+        Variant("speaker boost 0.2", search=replace(d, speaker_boost=0.2)),
+        Variant("speaker boost 0.3", search=replace(d, speaker_boost=0.3)),
+        Variant("short words 1", search=replace(d, short_words=1)),
+        Variant("short words 3", search=replace(d, short_words=3)),
+        Variant("short words 5", search=replace(d, short_words=5)),
+        Variant("short words 5, speaker 0.2", search=replace(d, short_words=5, speaker_boost=0.2)),
+        Variant("short words 1, speaker 0.2", search=replace(d, short_words=1, speaker_boost=0.2)),
+        Variant("spread 2, after 1", search=replace(d, spread=2, spread_after=1)),
+        Variant("spread 4, after 1", search=replace(d, spread=4, spread_after=1)),
+        Variant(
+            "spread 4, after 1, short 5, speaker 0.2",
+            search=replace(d, spread=4, spread_after=1, short_words=5, speaker_boost=0.2),
+        ),
+        Variant("candidates 100", search=replace(d, candidates=100)),
+        Variant("candidates 400", search=replace(d, candidates=400)),
+    ]
     if which == "all":
         return out
     wanted = {w.strip() for w in which.split(";")}
