@@ -75,6 +75,15 @@ class CachingEncoder:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.stack([self.cache[k] for k in keys]).astype(np.float32)
 
+    def encode_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]], show_progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors from the cache; sentence vectors are zeros (retrieval never reads
+        them, and pooling them would mean re-running the model on every cached passage)."""
+        vectors = self.encode(texts, show_progress=show_progress)
+        dim = vectors.shape[1] if len(vectors) else self.encoder.dim
+        return vectors, [np.zeros((len(s), dim), dtype=np.float32) for s in spans]
+
     def save(self) -> None:
         if self.dirty:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +167,32 @@ def variants(which: str) -> list[Variant]:
         Variant("spread 2, after 1", search=replace(d, spread=2, spread_after=1)),
         Variant("spread 4, after 1", search=replace(d, spread=4, spread_after=1)),
         Variant(
+            "long docs (100+ turns): spread 4 after 1, short 5",
+            search=replace(d, spread=4, spread_after=1, short_words=5, long_document=100),
+        ),
+        Variant(
+            "long docs (100+ turns): spread 4 after 1, short 5, speaker 0.2",
+            search=replace(
+                d, spread=4, spread_after=1, short_words=5, long_document=100, speaker_boost=0.2
+            ),
+        ),
+        Variant(
+            "long docs (200+ turns): spread 4 after 1, short 5, speaker 0.2",
+            search=replace(
+                d, spread=4, spread_after=1, short_words=5, long_document=200, speaker_boost=0.2
+            ),
+        ),
+        Variant(
+            "long docs (50+ turns): spread 4 after 1, short 5, speaker 0.2",
+            search=replace(
+                d, spread=4, spread_after=1, short_words=5, long_document=50, speaker_boost=0.2
+            ),
+        ),
+        Variant(
+            "long docs (100+ turns): spread 4 after 1",
+            search=replace(d, spread=4, spread_after=1, long_document=100),
+        ),
+        Variant(
             "spread 4, after 1, short 5, speaker 0.2",
             search=replace(d, spread=4, spread_after=1, short_words=5, speaker_boost=0.2),
         ),
@@ -202,6 +237,11 @@ class ZeroEncoder:
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         return np.zeros((len(texts), self.dim), dtype=np.float32)
+
+    def encode_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]], show_progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self.encode(texts), [np.zeros((len(x), self.dim), dtype=np.float32) for x in spans]
 
     def save(self) -> None:
         pass

@@ -231,31 +231,36 @@ class SearchConfig:
     candidates: int = 200  # per mode, before fusion
     neighbour: float = 0.0  # share of the previous turn's fused score added to a passage
     # Hits of one document closer than this many turns to a better hit are moved behind the
-    # others (nothing is dropped, only reordered). Off by default: on QMSum val spread=4 lifts
-    # within-meeting hybrid hit@5 .730 -> .768, but it also pushes an answer turn behind the
-    # question right before it, and on the bundled corpus questions it cut hybrid hit@10
-    # from .96 to .68 (commit 66d254e). Quoting the answer matters more than diversity.
-    spread: int = 0
+    # others (nothing is dropped, only reordered), in long documents only (`long_document`).
+    # Everywhere, spread=4 lifted QMSum val within-meeting hybrid hit@5 .730 -> .768 but cut
+    # the corpus questions' hit@10 .96 -> .68 and FriendsQA's hit@5 .803 -> .691: in a short
+    # scene the turn next to a hit is a different answer (benchmarks/results/qmsum_tuning.md).
+    spread: int = 4
     # With spread: the turns this close after a better hit are not deferred (an answer follows
-    # its question). Even spread=2, spread_after=1 cut corpus hybrid hit@10 .96 -> .80 and
-    # FriendsQA hybrid hit@5 .803 -> .691 (table 6), so spread stays off.
-    spread_after: int = 0
+    # its question).
+    spread_after: int = 1
     # Region smoothing: score = (1 - region) * own + region * mean over +-region_window
     # passages of the same document (exact over all allowed passages, up to REGION_LIMIT).
     region: float = 0.0
     region_window: int = 3
-    # Hybrid only. A passage with fewer than `short_words` content words (stopwords, fillers
-    # and bracketed annotations like "{vocalsound}" not counted) has its fused score scaled by
-    # (content words + 0.5) / short_words: "Mm." or "Okay." otherwise ranks on its context and
-    # speaker label alone. Off: on QMSum val (short_words=5) within-meeting hybrid hit@5 /
-    # MRR@10 .730/.586 -> .755/.615, but FriendsQA answers are often short lines and its hybrid
-    # hit@5 fell .803 -> .704 (table 6 of benchmarks/results/qmsum_tuning.md).
-    short_words: int = 0
+    # Hybrid only, long documents only. A passage with fewer than `short_words` content words
+    # (stopwords, fillers and bracketed annotations like "{vocalsound}" not counted) has its
+    # fused score scaled by (content words + 0.5) / short_words: "Mm." or "Okay." otherwise
+    # ranks on its context and speaker label alone. Everywhere, it cost FriendsQA (answers are
+    # often short lines) hybrid hit@5 .803 -> .704.
+    short_words: int = 5
     # Hybrid only. When the query names a known speaker (qa.query.SpeakerNames: full name,
     # alias or surname), that speaker's passages gain this share of the best fused score.
-    # Off: 0.3 moves QMSum val by at most +.012 (within hit@5 .730 -> .738, pooled .435 -> .447)
-    # and FriendsQA by -.002 hit@5 (table 6): within the noise of a few questions.
-    speaker_boost: float = 0.0
+    # QMSum val hit@1 and MRR gain a little; FriendsQA hit@5 -.002 (table 6).
+    speaker_boost: float = 0.2
+    # `spread` and `short_words` apply only inside documents of at least this many turns
+    # (0 = everywhere). A long meeting returns to a topic in several stretches of talk, each
+    # several turns long, and is full of "Mm." / "Yeah."; there the top hits should come from
+    # different stretches. In a short scene or interview the turn next to a hit is a different
+    # answer and a short line can be the answer ("Who paid?" - "Ross."), so nothing changes.
+    # QMSum val within-meeting hybrid hit@5 / MRR@10 with all of the above: .797 / .635 at
+    # 100 turns, .806 / .641 at 200, .797 / .635 at 50 (table 8): the cut-off is not critical.
+    long_document: int = 100
 
 
 DEFAULT_SEARCH = SearchConfig()
@@ -308,6 +313,7 @@ class Retriever:
         )
         self.titles = [_norm(snapshot.transcripts[d].title or "") for d in doc_ids]
         self._prev_turn: list[list[int]] | None = None  # built on first use (smoothing)
+        self._long: np.ndarray | None = None  # built on first use (long_document)
         self._content_words: np.ndarray | None = None  # built on first use (short_words)
         self._names: Any = None  # qa.query.SpeakerNames, built on first use (speaker_boost)
         self._rows: tuple[dict[tuple[str, int], int], dict[tuple[str, int], list[int]]] | None = (
@@ -538,7 +544,8 @@ class Retriever:
         cfg = self.config
         if cfg.short_words > 0 and len(cands):
             words = self.content_words[cands]
-            fused = fused * np.minimum(1.0, (words + 0.5) / cfg.short_words)
+            scale = np.minimum(1.0, (words + 0.5) / cfg.short_words)
+            fused = fused * np.where(self.in_long_document[cands], scale, 1.0)
         if cfg.speaker_boost > 0 and len(cands):
             named = {
                 self.speaker_pos[m.canonical]
@@ -550,6 +557,16 @@ class Retriever:
                 lift = cfg.speaker_boost * (top if top > 0 else 1.0)
                 fused = fused + lift * np.isin(self.speaker_of[cands], list(named))
         return fused
+
+    @property
+    def in_long_document(self) -> np.ndarray:
+        """Per passage: its document has at least `long_document` turns (see SearchConfig)."""
+        if self._long is None:
+            turns = np.asarray(
+                [len(t.turns) for t in self.snapshot.transcripts.values()] or [0], dtype=np.int64
+            )
+            self._long = turns[self.doc_of] >= self.config.long_document
+        return self._long
 
     @property
     def content_words(self) -> np.ndarray:
@@ -654,11 +671,14 @@ class Retriever:
             p = self.passages[int(cands[i])]
             doc = int(self.doc_of[int(cands[i])])
             after = self.config.spread_after
-            if any(abs(p.turn - t) <= spread and not 0 < p.turn - t <= after for t in seen[doc]):
+            if not self.in_long_document[int(cands[i])]:
+                taken.append(int(i))
+            elif any(abs(p.turn - t) <= spread and not 0 < p.turn - t <= after for t in seen[doc]):
                 deferred.append(int(i))
                 continue
-            seen[doc].append(p.turn)
-            taken.append(int(i))
+            else:
+                seen[doc].append(p.turn)
+                taken.append(int(i))
             if len(taken) == k:
                 break
         return np.asarray((taken + deferred)[:k], dtype=np.int64)

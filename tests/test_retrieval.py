@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,11 @@ import pytest
 
 from qa.errors import QueryError
 from qa.lexical import Tokenizer
+from qa.retrieval import DEFAULT_SEARCH, SearchConfig
 from qa.service import TranscriptQA
+
+# Every ranking prior off, so a test can switch on exactly the one it is about.
+OFF = SearchConfig(spread=0, spread_after=0, short_words=0, speaker_boost=0.0, long_document=0)
 
 
 @pytest.fixture(scope="module")
@@ -174,10 +179,8 @@ def test_speech_tokeniser_drops_fillers_and_stopwords_and_stems() -> None:
 
 
 def test_spread_prefers_distinct_moments_without_dropping_hits(small_index: Path) -> None:
-    from qa.retrieval import SearchConfig
-
-    plain = TranscriptQA.open(small_index, search_config=SearchConfig(spread=0))
-    spread = TranscriptQA.open(small_index, search_config=SearchConfig(spread=1))
+    plain = TranscriptQA.open(small_index, search_config=OFF)
+    spread = TranscriptQA.open(small_index, search_config=replace(OFF, spread=1))
     query = "harbour wall concrete repairs cost"
     before = plain.search(query, k=5, doc="harbour")
     after = spread.search(query, k=5, doc="harbour")
@@ -188,8 +191,6 @@ def test_spread_prefers_distinct_moments_without_dropping_hits(small_index: Path
 
 
 def test_region_smoothing_scores_every_allowed_passage_and_keeps_filters(small_index: Path) -> None:
-    from qa.retrieval import SearchConfig
-
     qa = TranscriptQA.open(small_index, search_config=SearchConfig(region=0.5, region_window=1))
     hits = qa.search("harbour wall concrete", k=10, speaker="Karl Vik")
     assert [h.passage.speaker for h in hits] == ["Karl Vik"]
@@ -213,10 +214,8 @@ def test_filtered_dense_search_through_the_faiss_selector(
 
 
 def test_opt_in_hybrid_priors_speaker_boost_and_short_words(small_index: Path) -> None:
-    from qa.retrieval import SearchConfig
-
-    plain = TranscriptQA.open(small_index)
-    boosted = TranscriptQA.open(small_index, search_config=SearchConfig(speaker_boost=1.0))
+    plain = TranscriptQA.open(small_index, search_config=OFF)
+    boosted = TranscriptQA.open(small_index, search_config=replace(OFF, speaker_boost=1.0))
     query = "What did Anna Berg say about the concrete repairs?"
     hits = boosted.search(query, k=3, doc="harbour")
     assert hits[0].passage.speaker == "Anna Berg"
@@ -229,7 +228,7 @@ def test_opt_in_hybrid_priors_speaker_boost_and_short_words(small_index: Path) -
     for mode in ("bm25", "dense"):
         assert boosted.search(query, k=5, mode=mode) == plain.search(query, k=5, mode=mode)
 
-    short = TranscriptQA.open(small_index, search_config=SearchConfig(short_words=50))
+    short = TranscriptQA.open(small_index, search_config=replace(OFF, short_words=50))
     by_words = short._retriever.content_words
     assert by_words.shape == (len(short._retriever.passages),)
     hits = short.search("agreed repairs cost", k=10, doc="harbour")
@@ -239,17 +238,15 @@ def test_opt_in_hybrid_priors_speaker_boost_and_short_words(small_index: Path) -
 
 
 def test_spread_after_keeps_the_turn_after_a_better_hit(small_index: Path) -> None:
-    from qa.retrieval import SearchConfig
-
     query = "how much will the concrete repairs cost"
 
     def turns(config: SearchConfig) -> list[int]:
         qa = TranscriptQA.open(small_index, search_config=config)
         return [h.passage.turn for h in qa.search(query, k=5, doc="harbour")]
 
-    plain = turns(SearchConfig())
-    spread = turns(SearchConfig(spread=1))
-    kept = turns(SearchConfig(spread=1, spread_after=1))
+    plain = turns(OFF)
+    spread = turns(replace(OFF, spread=1))
+    kept = turns(replace(OFF, spread=1, spread_after=1))
     assert sorted(plain) == sorted(spread) == sorted(kept)
     best = plain[0]
     # spread=1 defers the answer right after the best hit (its question); spread_after keeps it
@@ -258,3 +255,20 @@ def test_spread_after_keeps_the_turn_after_a_better_hit(small_index: Path) -> No
     assert kept.index(best + 1) == plain.index(best + 1)
     if best - 1 in plain:
         assert kept.index(best - 1) >= plain.index(best - 1)
+
+
+def test_spread_and_short_words_change_only_long_documents(small_index: Path) -> None:
+    query = "harbour wall concrete repairs cost"
+
+    def turns(config: SearchConfig) -> list[int]:
+        qa = TranscriptQA.open(small_index, search_config=config)
+        return [h.passage.turn for h in qa.search(query, k=5, doc="harbour")]
+
+    plain = turns(OFF)
+    priors = replace(OFF, spread=1, short_words=50)
+    # The harbour meeting has a handful of turns: as a short document it ranks as without them.
+    assert turns(replace(priors, long_document=1000)) == plain
+    assert turns(replace(priors, long_document=1)) != plain
+    assert sorted(turns(replace(priors, long_document=1))) == sorted(plain)
+    # The defaults switch them on for long documents only.
+    assert DEFAULT_SEARCH.long_document > 50 and DEFAULT_SEARCH.spread > 0
