@@ -221,13 +221,17 @@ def retrieve(qa: Searchable, query: Query, settings: AnswerSettings) -> list[Hit
         "until": query.until,
         "doc": query.doc,
     }
-    hits = qa.search(query.search_text, k=settings.search_k, **filters)
+    # One embedding of the question serves the search and the sentence scores.
+    vector = question_vector(qa, query)
+    hits = qa.search(query.search_text, k=settings.search_k, query_vector=vector, **filters)
     if query.boost_docs and query.doc is None:
         # A follow-up: the occasion of the previous answer stays in play.
         seen = {(h.passage.doc_id, h.passage.start) for h in hits}
         extra = []
         for doc_id in query.boost_docs[:2]:
-            for hit in qa.search(query.search_text, k=5, **{**filters, "doc": doc_id}):
+            for hit in qa.search(
+                query.search_text, k=5, query_vector=vector, **{**filters, "doc": doc_id}
+            ):
                 if (hit.passage.doc_id, hit.passage.start) not in seen:
                     seen.add((hit.passage.doc_id, hit.passage.start))
                     extra.append(hit)
@@ -259,15 +263,15 @@ def candidates(
             vectors.append(stored[1][j] if stored else None)
     if not found:
         return []
-    question_vector = qa.encode([query.search_text])[0]
+    question = question_vector(qa, query)
     # Indexes store each sentence's vector (pooled in its passage); older ones and test
     # fakes do not, and their sentences are embedded here.
     need = [i for i, v in enumerate(vectors) if v is None]
     if need:
         for i, v in zip(need, _sentence_vectors(qa, [found[i].text for i in need]), strict=True):
             vectors[i] = v
-    dense = np.stack(vectors) @ question_vector  # type: ignore[arg-type]
-    _reply_features(qa, found, question_vector)
+    dense = np.stack(vectors) @ question  # type: ignore[arg-type]
+    _reply_features(qa, found, question)
     tok = _tokenizer()
     topic = set(tok(query.topic or query.search_text))
     boost = set(query.boost_docs)
@@ -285,6 +289,19 @@ def candidates(
         c.asks = c.text.rstrip().endswith("?")
         c.boosted = c.hit.passage.doc_id in boost
     return found
+
+
+def question_vector(qa: Searchable, query: Query) -> np.ndarray:
+    """The embedding of the question's search text, computed once per `Query` and thread."""
+    last = getattr(_last_question, "value", None)
+    if last is not None and last[0] is query and last[1] is qa:
+        return last[2]
+    vector = qa.encode([query.search_text])[0]
+    _last_question.value = (query, qa, vector)
+    return vector
+
+
+_last_question = threading.local()
 
 
 def _stored(qa: Searchable, method: str, *args: Any) -> tuple[np.ndarray, np.ndarray] | None:

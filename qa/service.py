@@ -229,11 +229,24 @@ class TranscriptQA:
         doc: str | Iterable[str] | None = None,
         title: str | None = None,
         mode: str = "hybrid",
+        query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
-        """The `k` best passages for `query` among those that pass every filter."""
+        """The `k` best passages for `query` among those that pass every filter.
+
+        `query_vector`: the query's embedding, when the caller already has it (`ask()` scores
+        sentences with the same vector).
+        """
         check_search(query, k, speaker, since, until, doc, title, mode)
         return self._retriever.search(
-            query, k, speaker=speaker, since=since, until=until, doc=doc, title=title, mode=mode
+            query,
+            k,
+            speaker=speaker,
+            since=since,
+            until=until,
+            doc=doc,
+            title=title,
+            mode=mode,
+            query_vector=query_vector,
         )
 
     def ask(
