@@ -176,6 +176,10 @@ def variants(which: str) -> list[Variant]:
                 d, spread=4, spread_after=1, short_words=5, long_document=100, speaker_boost=0.2
             ),
         ),
+        Variant("doc evidence 0.3 (top 3)", search=replace(d, doc_weight=0.3)),
+        Variant("doc evidence 0.5 (top 3)", search=replace(d, doc_weight=0.5)),
+        Variant("doc evidence 1.0 (top 3)", search=replace(d, doc_weight=1.0)),
+        Variant("doc evidence 0.5 (top 10)", search=replace(d, doc_weight=0.5, doc_top=10)),
         Variant(
             "long docs (200+ turns): spread 4 after 1, short 5, speaker 0.2",
             search=replace(

@@ -272,3 +272,25 @@ def test_spread_and_short_words_change_only_long_documents(small_index: Path) ->
     assert sorted(turns(replace(priors, long_document=1))) == sorted(plain)
     # The defaults switch them on for long documents only.
     assert DEFAULT_SEARCH.long_document > 50 and DEFAULT_SEARCH.spread > 0
+
+
+def test_document_evidence_lifts_passages_of_documents_that_match_in_several_places(
+    small_index: Path,
+) -> None:
+    qa = TranscriptQA.open(small_index, search_config=replace(OFF, doc_weight=1.0, doc_top=2))
+    retriever = qa._retriever
+    by_doc: dict[str, list[int]] = {}
+    for i, p in enumerate(retriever.passages):
+        by_doc.setdefault(p.doc_id, []).append(i)
+    a, b = by_doc["harbour"][:3], by_doc["school"][:1]
+    cands = np.asarray(a + b)
+    fused = np.asarray([0.9, 0.8, 0.1, 0.95])
+    evidence = retriever._document_evidence(cands, fused)
+    # The mean of each document's best two candidate scores (one candidate: half its score).
+    assert np.allclose(evidence, [0.85, 0.85, 0.85, 0.475])
+    # Inside one document the lift is the same for every passage: the order does not change.
+    query = "harbour wall concrete repairs cost"
+    plain = TranscriptQA.open(small_index, search_config=OFF)
+    assert [h.passage for h in qa.search(query, k=5, doc="harbour")] == [
+        h.passage for h in plain.search(query, k=5, doc="harbour")
+    ]
