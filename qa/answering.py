@@ -14,8 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -96,57 +94,18 @@ class Candidate:
 
 # ---------------------------------------------------------------- per-index caches
 
-_speaker_names: weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...], SpeakerNames]] = (
-    weakref.WeakKeyDictionary()
-)
-
 
 def _names_for(qa: Searchable) -> SpeakerNames:
-    """The name finder for the index's speakers, rebuilt when they change (after an update)."""
-    speakers = tuple(qa.speakers())
-    try:
-        cached = _speaker_names.get(qa)
-    except TypeError:  # not weak-referenceable: build every time
-        return SpeakerNames(speakers, qa.resolve_speaker)
-    if cached is None or cached[0] != speakers:
-        cached = (speakers, SpeakerNames(speakers, qa.resolve_speaker))
-        _speaker_names[qa] = cached
-    return cached[1]
-
-
-class _VectorCache:
-    """Recently used sentence embeddings of one index: follow-ups and popular passages repeat."""
-
-    def __init__(self, size: int = 50_000) -> None:
-        self.size = size
-        self.vectors: OrderedDict[str, np.ndarray] = (
-            OrderedDict()
-        )  # by text: a vector depends on nothing else
-        self.lock = threading.Lock()
-
-
-_vector_caches: weakref.WeakKeyDictionary[Any, _VectorCache] = weakref.WeakKeyDictionary()
+    """The name finder for the index's speakers: the index keeps one per snapshot."""
+    kept = getattr(qa, "speaker_names", None)
+    if kept is not None:
+        return kept()  # type: ignore[no-any-return]
+    return SpeakerNames(tuple(qa.speakers()), qa.resolve_speaker)
 
 
 def _sentence_vectors(qa: Searchable, texts: list[str]) -> np.ndarray:
-    try:
-        cache = _vector_caches.setdefault(qa, _VectorCache())
-    except TypeError:
-        cache = _VectorCache()
-    keys = texts
-    with cache.lock:
-        known = {k: cache.vectors[k] for k in keys if k in cache.vectors}
-        for k in known:
-            cache.vectors.move_to_end(k)  # least recently used goes first
-    missing = [i for i, k in enumerate(keys) if k not in known]
-    if missing:
-        fresh = qa.encode([texts[i] for i in missing])
-        with cache.lock:
-            for i, vector in zip(missing, fresh, strict=True):
-                known[keys[i]] = cache.vectors[keys[i]] = vector
-            while len(cache.vectors) > cache.size:
-                cache.vectors.popitem(last=False)
-    return np.stack([known[k] for k in keys])
+    """Sentences embedded now: only for indexes without stored sentence vectors (and fakes)."""
+    return qa.encode(texts)
 
 
 def _tokenizer() -> Any:

@@ -594,11 +594,16 @@ class Retriever:
 
     @property
     def content_words(self) -> np.ndarray:
-        """Per passage, its words that are not stopwords, fillers or [bracketed] annotations."""
+        """Per passage of a long document, its words that are not stopwords, fillers or
+        [bracketed] annotations (the only passages `short_words` looks at; others get inf)."""
         if self._content_words is None:
             tokenize = self.snapshot.lexical.tokenizer
+            long = self.in_long_document
             self._content_words = np.fromiter(
-                (len(tokenize(_ANNOTATION.sub(" ", p.text))) for p in self.passages),
+                (
+                    len(tokenize(_ANNOTATION.sub(" ", p.text))) if long[i] else np.inf
+                    for i, p in enumerate(self.passages)
+                ),
                 dtype=np.float64,
                 count=len(self.passages),
             )

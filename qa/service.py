@@ -44,6 +44,7 @@ from qa.retrieval import (
 from qa.transcript import Passage, Transcript
 
 if TYPE_CHECKING:
+    from qa.query import SpeakerNames
     from qa.results import Answer
 
 log = logging.getLogger(__name__)
@@ -278,6 +279,10 @@ class TranscriptQA:
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 embeddings with the index's model (for the answerer)."""
         return self.encoder.encode(list(texts))
+
+    def speaker_names(self) -> SpeakerNames:
+        """Finds the index's speakers in a question (built once per snapshot)."""
+        return self._retriever.speaker_names  # type: ignore[no-any-return]
 
     def passage_sentences(self, passage: Passage) -> tuple[np.ndarray, np.ndarray] | None:
         """(spans, vectors) of a passage's sentences, pooled at index time (None if absent)."""
