@@ -280,6 +280,13 @@ class TranscriptQA:
         """L2-normalised float32 embeddings with the index's model (for the answerer)."""
         return self.encoder.encode(list(texts))
 
+    def warm_up(self) -> None:
+        """Load the model and build what the first search would build (a server calls this
+        before taking questions: otherwise the first user waits seconds for the model)."""
+        self.search("warm up", k=1)
+        self.speaker_names()
+        self._retriever.turn_sentences("", 0)
+
     def speaker_names(self) -> SpeakerNames:
         """Finds the index's speakers in a question (built once per snapshot)."""
         return self._retriever.speaker_names  # type: ignore[no-any-return]

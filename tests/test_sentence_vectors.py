@@ -153,3 +153,12 @@ def test_sentence_rows_that_disagree_with_the_passages_give_a_clear_error(
     np.save(path, rows)
     with pytest.raises(IndexLoadError, match=r"sentences\.npy.*[Rr]ebuild"):
         TranscriptQA.open(index)
+
+
+def test_warm_up_loads_the_model_and_the_lookup_tables(small_index: Path) -> None:
+    qa = TranscriptQA.open(small_index)
+    assert qa.encoder._model is None  # opening an index does not load the model
+    qa.warm_up()
+    assert qa.encoder._model is not None
+    assert qa._retriever._rows is not None
+    assert qa._retriever._names is not None

@@ -545,6 +545,7 @@ def serve(
     interrupted.
     """
     qa = open_or_build(corpus, index, show_progress=show_progress)
+    qa.warm_up()
     examples = BUNDLED_EXAMPLES if is_bundled_corpus(corpus) else []
     app = build_app(qa, examples=examples)
     if show_progress:
