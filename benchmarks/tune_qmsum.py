@@ -176,6 +176,12 @@ def variants(which: str) -> list[Variant]:
                 d, spread=4, spread_after=1, short_words=5, long_document=100, speaker_boost=0.2
             ),
         ),
+        Variant("defaults with spread 2", search=replace(d, spread=2)),
+        Variant("defaults with spread 8", search=replace(d, spread=8)),
+        Variant("defaults with spread 12", search=replace(d, spread=12)),
+        Variant("defaults with spread_after 2", search=replace(d, spread_after=2)),
+        Variant("defaults with short_words 3", search=replace(d, short_words=3)),
+        Variant("defaults with short_words 8", search=replace(d, short_words=8)),
         Variant("doc evidence 0.3 (top 3)", search=replace(d, doc_weight=0.3)),
         Variant("doc evidence 0.5 (top 3)", search=replace(d, doc_weight=0.5)),
         Variant("doc evidence 1.0 (top 3)", search=replace(d, doc_weight=1.0)),
