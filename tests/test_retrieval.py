@@ -237,12 +237,17 @@ def test_opt_in_hybrid_priors_speaker_boost_and_short_words(small_index: Path) -
     }
 
 
+def _harbour_turns(index: Path, query: str, config: SearchConfig) -> list[int]:
+    """Turns of the top 5 hits in the harbour meeting under `config`."""
+    qa = TranscriptQA.open(index, search_config=config)
+    return [h.passage.turn for h in qa.search(query, k=5, doc="harbour")]
+
+
 def test_spread_after_keeps_the_turn_after_a_better_hit(small_index: Path) -> None:
     query = "how much will the concrete repairs cost"
 
     def turns(config: SearchConfig) -> list[int]:
-        qa = TranscriptQA.open(small_index, search_config=config)
-        return [h.passage.turn for h in qa.search(query, k=5, doc="harbour")]
+        return _harbour_turns(small_index, query, config)
 
     plain = turns(OFF)
     spread = turns(replace(OFF, spread=1))
@@ -261,8 +266,7 @@ def test_spread_and_short_words_change_only_long_documents(small_index: Path) ->
     query = "harbour wall concrete repairs cost"
 
     def turns(config: SearchConfig) -> list[int]:
-        qa = TranscriptQA.open(small_index, search_config=config)
-        return [h.passage.turn for h in qa.search(query, k=5, doc="harbour")]
+        return _harbour_turns(small_index, query, config)
 
     plain = turns(OFF)
     priors = replace(OFF, spread=1, short_words=50)
