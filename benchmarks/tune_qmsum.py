@@ -221,6 +221,9 @@ def variants(which: str) -> list[Variant]:
         Variant("defaults with spread_after 2", search=replace(d, spread_after=2)),
         Variant("defaults with short_words 3", search=replace(d, short_words=3)),
         Variant("defaults with short_words 8", search=replace(d, short_words=8)),
+        Variant("defaults with neighbour 0.2", search=replace(d, neighbour=0.2)),
+        Variant("defaults with neighbour 0.4", search=replace(d, neighbour=0.4)),
+        Variant("defaults with neighbour 0.7", search=replace(d, neighbour=0.7)),
     ]
     if which == "all":
         return out
