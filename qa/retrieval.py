@@ -44,6 +44,7 @@ class ContextSettings:
 
     title: bool = True
     date: bool = True
+    place: bool = True  # "at the Helsinki summit": people name the place of the occasion
     speaker: bool = True
     prev_words: int = 40  # words from the end of the preceding turns (0 = none)
     next_words: int = 0  # words from the start of the following turns (0 = none)
@@ -60,9 +61,13 @@ DEFAULT_CONTEXT = ContextSettings()
 
 
 def context_from_dict(d: dict[str, Any] | None) -> ContextSettings:
-    """Settings from a manifest; unknown keys (a newer writer) are ignored."""
+    """Settings from a manifest; unknown keys (a newer writer) are ignored, and a setting an
+    older writer did not know is off (that index was built without it)."""
     fields = set(ContextSettings.__dataclass_fields__)
-    return ContextSettings(**{k: v for k, v in (d or {}).items() if k in fields})
+    known = {k: v for k, v in (d or {}).items() if k in fields}
+    if d is not None and "place" not in known:
+        known["place"] = False
+    return ContextSettings(**known)
 
 
 def _date_words(date: dt.date | None) -> str:
@@ -109,12 +114,14 @@ def embed_text(p: Passage) -> str:
 
 
 def header_text(t: Transcript, settings: ContextSettings = DEFAULT_CONTEXT) -> str:
-    """A document's title and date in words, embedded once per document."""
+    """A document's title, date in words and place, embedded once per document."""
     parts = []
     if settings.title and t.title:
         parts.append(t.title.strip())
     if settings.date and t.date:
         parts.append(_date_words(t.date))
+    if settings.place and t.place:
+        parts.append(t.place.strip())
     return ". ".join(parts)
 
 
@@ -198,12 +205,7 @@ def index_texts(
 ) -> list[str]:
     """The text embedded and BM25-indexed for each passage: context lines, then the passage."""
     turns = transcript.turns
-    header_parts = []
-    if settings.title and transcript.title:
-        header_parts.append(transcript.title.strip())
-    if settings.date and transcript.date:
-        header_parts.append(_date_words(transcript.date))
-    header = ". ".join(header_parts)
+    header = header_text(transcript, settings)
     out = []
     for p in passages:
         parts = [header] if header else []

@@ -298,3 +298,16 @@ def test_document_evidence_lifts_passages_of_documents_that_match_in_several_pla
     assert [h.passage for h in qa.search(query, k=5, doc="harbour")] == [
         h.passage for h in plain.search(query, k=5, doc="harbour")
     ]
+
+
+def test_the_place_of_an_event_is_part_of_its_indexed_context(small_index: Path) -> None:
+    from qa.retrieval import ContextSettings, context_from_dict, header_text
+
+    qa = TranscriptQA.open(small_index)
+    harbour = qa.transcript("harbour")
+    assert harbour.place and harbour.place in header_text(harbour)
+    assert harbour.place not in header_text(harbour, ContextSettings(place=False))
+    # An index written before places were indexed says nothing about them: it had none.
+    old = {k: v for k, v in ContextSettings().as_dict().items() if k != "place"}
+    assert context_from_dict(old).place is False
+    assert context_from_dict(ContextSettings().as_dict()).place is True
