@@ -204,8 +204,8 @@ class Manifest:
 class SentenceTable:
     """The sentences of every passage with their vectors, in passage order.
 
-    float16 halves the memory of the largest array an index has (measured: no change in any
-    answer metric; cosines differ by < 1e-3).
+    float16 halves the memory of the largest array an index has; a question's cosine with a
+    sentence moves by < 1e-4 (measured on corpus/ against float32).
     """
 
     rows: np.ndarray  # int64 (passages + 1): passage i owns rows [rows[i], rows[i + 1])
