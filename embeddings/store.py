@@ -35,6 +35,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,7 @@ SENTENCE_VECTORS = "sentences.npy"
 SENTENCE_SPANS = "sentence_spans.npy"
 SENTENCE_ROWS = "sentence_rows.npy"
 ANN = "ann.faiss"
+LOCK = ".writer.lock"  # held by the one process writing the index (see `writer_lock`)
 BM25_DIR = "bm25"
 # Above this many passages an HNSW graph answers unfiltered dense queries. Measured in
 # benchmarks/bench_index.py (results/index.json, 2 shared cores): exact search takes 2 ms at
@@ -238,6 +241,7 @@ class Snapshot:
     ann: faiss.Index | None = None
     search_vectors: np.ndarray | None = None  # composed for the manifest's context settings
     sentences: SentenceTable | None = None  # None in indexes written before they existed
+    generation: str = ""  # the folder it was read from or written to ("" = not on disk)
 
     def __post_init__(self) -> None:
         for array in (self.vectors, self.doc_vectors, self.search_vectors):
@@ -310,6 +314,42 @@ def _write_files(snap: Snapshot, folder: Path) -> None:
     if snap.ann is not None:
         faiss.write_index(snap.ann, str(folder / ANN))
     snap.lexical.save(folder / BM25_DIR)
+
+
+@contextmanager
+def writer_lock(index_dir: Path | str, on_wait: Any = None) -> Iterator[None]:
+    """Hold the index's writer lock: one process at a time reads, changes and saves an index.
+
+    Without it, two `tqa index` runs on one folder could each save a generation built from
+    the same old one, and the later would silently drop what the earlier added. Readers
+    never take it. `on_wait()` is called once if another process holds the lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock (in-process writers still serialise)
+        yield
+        return
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK, "a+b") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def current_generation(index_dir: Path | str) -> str:
+    """The name of the live generation ("" when there is none or it cannot be read)."""
+    try:
+        return (Path(index_dir) / CURRENT).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def save(snap: Snapshot, index_dir: Path | str) -> Path:
@@ -493,6 +533,7 @@ def load(index_dir: Path | str) -> Snapshot:
         ann=ann,
         search_vectors=search_vectors,
         sentences=sentences,
+        generation=folder.name,
     )
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -110,6 +111,30 @@ class TranscriptQA:
         """
         started = time.perf_counter()
         encoder = Encoder(model)
+        with store.writer_lock(index_dir, _waiting(index_dir, show_progress)):
+            return cls._build_locked(
+                corpus_path,
+                index_dir,
+                encoder,
+                show_progress,
+                chunk_settings,
+                context,
+                search_config,
+                started,
+            )
+
+    @classmethod
+    def _build_locked(
+        cls,
+        corpus_path: PathLike | Sequence[PathLike],
+        index_dir: PathLike,
+        encoder: Encoder,
+        show_progress: bool,
+        chunk_settings: ChunkSettings,
+        context: ContextSettings,
+        search_config: SearchConfig,
+        started: float,
+    ) -> TranscriptQA:
         previous: store.Snapshot | None = None
         reason: str | None = None
         if store.exists(index_dir):
@@ -131,7 +156,8 @@ class TranscriptQA:
         stats.reason = reason
         stats.skipped = skipped
         if stats.written or previous is None:
-            store.save(snapshot, index_dir)
+            saved = store.save(snapshot, index_dir)
+            snapshot = replace(snapshot, generation=saved.name)
             stats.written = True
         qa = cls(index_dir, snapshot, encoder, search_config=search_config)
         stats.seconds = time.perf_counter() - started
@@ -158,8 +184,11 @@ class TranscriptQA:
     ) -> UpdateStats:
         """Re-scan files and folders: new and changed documents are indexed, vanished ones removed."""
         started = time.perf_counter()
-        with self._write_lock:
-            old = self.snapshot
+        with (
+            self._write_lock,
+            store.writer_lock(self.index_dir, _waiting(self.index_dir, show_progress)),
+        ):
+            old = self._latest()
             scanned, skipped, file_hashes = _scan(paths, old, show_progress)
             roots = [
                 Path(p).resolve()
@@ -188,8 +217,8 @@ class TranscriptQA:
     def remove(self, doc_id: str) -> bool:
         """Drop one document from the index. Returns False if it was not there."""
         started = time.perf_counter()
-        with self._write_lock:
-            old = self.snapshot
+        with self._write_lock, store.writer_lock(self.index_dir):
+            old = self._latest()
             if doc_id not in old.transcripts:
                 return False
             keep = {d: t for d, t in old.transcripts.items() if d != doc_id}
@@ -214,9 +243,21 @@ class TranscriptQA:
             transcripts, old, self.encoder, chunker, context, show_progress, file_hashes
         )
         if stats.written:
-            store.save(snapshot, self.index_dir)
+            saved = store.save(snapshot, self.index_dir)
+            snapshot = replace(snapshot, generation=saved.name)
             self._retriever = Retriever(snapshot, self.encode, self.search_config)
         return stats
+
+    def _latest(self) -> store.Snapshot:
+        """The snapshot to change: ours, or the one on disk if another process saved since we
+        read it (its additions must not be lost). Call with the writer lock held."""
+        mine = self.snapshot
+        on_disk = store.current_generation(self.index_dir)
+        if not on_disk or on_disk == mine.generation or not mine.generation:
+            return mine
+        fresh = store.load(self.index_dir)
+        self._retriever = Retriever(fresh, self.encode, self.search_config)
+        return fresh
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -353,6 +394,18 @@ class TranscriptQA:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _waiting(index_dir: PathLike, show_progress: bool) -> Any:
+    """What to do when another process holds the index's writer lock: say so, then wait."""
+
+    def say() -> None:
+        message = f"Waiting for another process that is writing the index at {index_dir} ..."
+        log.warning(message)
+        if show_progress:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
 
 
 def _file_hash(path: Path) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from embeddings import store
 from qa.service import TranscriptQA
 
 CHILD = Path(__file__).with_name("crash_child.py")
@@ -115,9 +116,10 @@ def test_killed_indexer_leaves_the_old_or_the_new_index(mode: str, base: tuple[P
         else:
             TranscriptQA.open(index).update(corpus, show_progress=False)
         assert signature(index) == new
-        # What a kill leaves behind (a half-written generation, the old one) goes at the next write.
+        # What a kill leaves behind (a half-written generation, the old one) goes at the next write;
+        # the writer lock the killed process held was released by its death.
         TranscriptQA.open(index).remove("harbour")
         current = (index / "CURRENT").read_text().strip()
-        assert sorted(p.name for p in index.iterdir()) == sorted(["CURRENT", current])
+        assert sorted(p.name for p in index.iterdir()) == sorted(["CURRENT", current, store.LOCK])
     # The first third of the steps writes the new generation, so an early kill keeps the old.
     assert outcomes[0] == "old", (seed, points, outcomes)
