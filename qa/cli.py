@@ -599,10 +599,27 @@ def _folder_size(path: Path) -> int:
 @cli.command("info", short_help="Show what an index holds.")
 @index_option
 @click.option("--docs", is_flag=True, help="Also list every document.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Also check every index file against its checksum (reads the whole index).",
+)
 @json_option
-def info_cmd(index_dir: Path, docs: bool, as_json: bool) -> None:
-    """Show what an index holds: documents, passages, speakers, dates, model, size."""
+def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
+    """Show what an index holds: documents, passages, speakers, dates, model, size.
+
+    With --verify, every file is checked against the checksum written with it; a damaged
+    index exits with 1 and names the file.
+    """
     qa = _open(index_dir)
+    checked = None
+    if verify:
+        from embeddings import store
+
+        try:
+            checked = store.verify(index_dir)
+        except TranscriptQAError as exc:
+            _fail(str(exc))
     documents = qa.documents()
     speakers = qa.speakers()
     first, last = qa.date_range()
@@ -617,6 +634,8 @@ def info_cmd(index_dir: Path, docs: bool, as_json: bool) -> None:
         "model": qa.model_name,
         "size_bytes": _folder_size(index_dir),
     }
+    if checked is not None:
+        info["verified_files"] = checked
     if as_json:
         if docs:
             info["document_list"] = documents
@@ -633,6 +652,8 @@ def info_cmd(index_dir: Path, docs: bool, as_json: bool) -> None:
     click.echo(f"dates      {span}")
     click.echo(f"model      {qa.model_name}")
     click.echo(f"size       {info['size_bytes'] / 1e6:.1f} MB")
+    if checked is not None:
+        click.echo(f"checksums  ok ({checked} files)")
     if docs:
         for d in documents:
             click.echo(

@@ -240,3 +240,23 @@ def test_unchanged_files_are_not_parsed_again(
     stats = index_qa.update(corpus, show_progress=False)
     assert calls == ["press.txt"]
     assert (stats.docs_changed, stats.docs_unchanged, stats.embedded) == (1, 2, 1)
+
+
+def test_verify_catches_a_flipped_bit_that_loading_does_not_see(fresh: tuple[Path, Path]) -> None:
+    from click.testing import CliRunner
+
+    from qa.cli import cli
+
+    _, index = fresh
+    gen = index / (index / store.CURRENT).read_text().strip()
+    assert store.verify(index) == len(store.read_manifest(index).files)
+    vectors = gen / store.VECTORS
+    data = bytearray(vectors.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of one float, same size
+    vectors.write_bytes(bytes(data))
+    TranscriptQA.open(index)  # sizes and shapes are fine: loading cannot tell
+    with pytest.raises(IndexLoadError, match=r"vectors\.npy is changed.*tqa index"):
+        store.verify(index)
+    result = CliRunner().invoke(cli, ["info", "--index", str(index), "--verify"])
+    assert result.exit_code == 1
+    assert "vectors.npy" in result.output
