@@ -111,54 +111,32 @@ class TranscriptQA:
         """
         started = time.perf_counter()
         encoder = Encoder(model)
+        # Held from reading the old index to switching in the new one (see store.writer_lock).
         with store.writer_lock(index_dir, _waiting(index_dir, show_progress)):
-            return cls._build_locked(
-                corpus_path,
-                index_dir,
-                encoder,
-                show_progress,
-                chunk_settings,
-                context,
-                search_config,
-                started,
+            previous: store.Snapshot | None = None
+            reason: str | None = None
+            if store.exists(index_dir):
+                try:
+                    previous = store.load(index_dir)
+                except IndexLoadError as exc:
+                    reason = f"the previous index could not be read ({exc})"
+                    log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
+            if previous is not None:
+                reason = _incompatibility(previous.manifest, encoder.name, chunk_settings)
+                if reason:
+                    log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
+                    previous = None
+            transcripts, skipped, file_hashes = _scan(corpus_path, previous, show_progress)
+            snapshot, stats = _make_snapshot(
+                transcripts, previous, encoder, chunk_settings, context, show_progress, file_hashes
             )
-
-    @classmethod
-    def _build_locked(
-        cls,
-        corpus_path: PathLike | Sequence[PathLike],
-        index_dir: PathLike,
-        encoder: Encoder,
-        show_progress: bool,
-        chunk_settings: ChunkSettings,
-        context: ContextSettings,
-        search_config: SearchConfig,
-        started: float,
-    ) -> TranscriptQA:
-        previous: store.Snapshot | None = None
-        reason: str | None = None
-        if store.exists(index_dir):
-            try:
-                previous = store.load(index_dir)
-            except IndexLoadError as exc:
-                reason = f"the previous index could not be read ({exc})"
-                log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
-        if previous is not None:
-            reason = _incompatibility(previous.manifest, encoder.name, chunk_settings)
-            if reason:
-                log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
-                previous = None
-        transcripts, skipped, file_hashes = _scan(corpus_path, previous, show_progress)
-        snapshot, stats = _make_snapshot(
-            transcripts, previous, encoder, chunk_settings, context, show_progress, file_hashes
-        )
-        stats.rebuilt = reason is not None
-        stats.reason = reason
-        stats.skipped = skipped
-        if stats.written or previous is None:
-            saved = store.save(snapshot, index_dir)
-            snapshot = replace(snapshot, generation=saved.name)
-            stats.written = True
+            stats.rebuilt = reason is not None
+            stats.reason = reason
+            stats.skipped = skipped
+            if stats.written or previous is None:
+                saved = store.save(snapshot, index_dir)
+                snapshot = replace(snapshot, generation=saved.name)
+                stats.written = True
         qa = cls(index_dir, snapshot, encoder, search_config=search_config)
         stats.seconds = time.perf_counter() - started
         qa.last_update_stats = stats
@@ -498,21 +476,9 @@ def _make_snapshot(
     stats = UpdateStats()
     old_docs = previous.manifest.docs if previous else {}
     old_rows: dict[str, list[int]] = {}
-    # Content key -> a vector we already have (passages and document headers alike).
-    known: dict[str, np.ndarray] = {}
-    # Content key -> (sentence spans relative to the passage start, their vectors).
-    known_sentences: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if previous is not None:
         for i, p in enumerate(previous.passages):
             old_rows.setdefault(p.doc_id, []).append(i)
-        known.update(zip(previous.keys, previous.vectors, strict=True))
-        if previous.sentences is not None:
-            for i, (key, p) in enumerate(zip(previous.keys, previous.passages, strict=True)):
-                spans, vecs = previous.sentences.of(i)
-                known_sentences[key] = (spans - p.start, vecs)
-        known.update(
-            (k, v) for k, v in zip(previous.doc_keys, previous.doc_vectors, strict=True) if k
-        )
 
     ordered = sorted(transcripts.values(), key=lambda t: (t.date or dt.date.min, t.doc_id))
     passages: list[Passage] = []
@@ -569,6 +535,21 @@ def _make_snapshot(
         stats.reused = len(keys)
         return previous, stats
 
+    # Content key -> a vector we already have (passages and document headers alike), and
+    # -> (sentence spans relative to the passage start, their vectors). Gathered only now:
+    # re-indexing an unchanged corpus returns above without touching any vector.
+    known: dict[str, np.ndarray] = {}
+    known_sentences: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if previous is not None:
+        known.update(zip(previous.keys, previous.vectors, strict=True))
+        known.update(
+            (k, v) for k, v in zip(previous.doc_keys, previous.doc_vectors, strict=True) if k
+        )
+        if previous.sentences is not None:
+            for i, (key, p) in enumerate(zip(previous.keys, previous.passages, strict=True)):
+                spans, vecs = previous.sentences.of(i)
+                known_sentences[key] = (spans - p.start, vecs)
+
     # Embed each text we have no vector for, once; passages with their sentences.
     missing: dict[str, tuple[str, Passage]] = {}
     for key, text, p in zip(keys, texts, passages, strict=True):
@@ -586,8 +567,9 @@ def _make_snapshot(
             np.asarray(sentence_spans(p.text), dtype=np.int64).reshape(-1, 2)
             for _, p in missing.values()
         ]
+        # The embedded text is "Speaker: " + the passage: its sentences sit that much later.
         shifted = [
-            [(int(a) + len(text) - len(p.text), int(b) + len(text) - len(p.text)) for a, b in rel]
+            [(a + len(text) - len(p.text), b + len(text) - len(p.text)) for a, b in rel.tolist()]
             for (text, p), rel in zip(missing.values(), relative, strict=True)
         ]
         new, pooled = encoder.encode_with_spans(
