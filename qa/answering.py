@@ -251,12 +251,13 @@ def candidates(
 
 
 def question_vector(qa: Searchable, query: Query) -> np.ndarray:
-    """The embedding of the question's search text, computed once per `Query` and thread."""
+    """The embedding of the question's search text, computed once per answer and thread (a
+    retry without implied filters searches the same text)."""
     last = getattr(_last_question, "value", None)
-    if last is not None and last[0] is query and last[1] is qa:
+    if last is not None and last[0] == query.search_text and last[1] is qa:
         return last[2]
     vector = qa.encode([query.search_text])[0]
-    _last_question.value = (query, qa, vector)
+    _last_question.value = (query.search_text, qa, vector)
     return vector
 
 

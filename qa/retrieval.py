@@ -377,7 +377,7 @@ class Retriever:
 
     # -- stored sentences ------------------------------------------------------------------
 
-    def _sentence_rows(self) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], list[int]]]:
+    def _passage_rows(self) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], list[int]]]:
         """(doc, passage start) -> passage row and (doc, turn) -> rows, built on first use."""
         if self._rows is None:
             by_start: dict[tuple[str, int], int] = {}
@@ -391,7 +391,7 @@ class Retriever:
     def passage_sentences(self, passage: Passage) -> tuple[np.ndarray, np.ndarray] | None:
         """(spans, float32 vectors) of the passage's sentences as indexed; None if not stored."""
         table = self.snapshot.sentences
-        row = self._sentence_rows()[0].get((passage.doc_id, passage.start))
+        row = self._passage_rows()[0].get((passage.doc_id, passage.start))
         if table is None or row is None or self.passages[row].end != passage.end:
             return None
         spans, vectors = table.of(row)
@@ -400,7 +400,7 @@ class Retriever:
     def turn_sentences(self, doc_id: str, turn: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The sentences of a whole turn, in order (a sentence shared by two passages once)."""
         table = self.snapshot.sentences
-        rows = self._sentence_rows()[1].get((doc_id, turn))
+        rows = self._passage_rows()[1].get((doc_id, turn))
         if table is None or not rows:
             return None
         parts = [table.of(r) for r in rows]
@@ -697,22 +697,20 @@ class Retriever:
 
     def _spread(self, cands: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
         """The first k of `order`, preferring hits not within `spread` turns of a better one."""
-        spread = self.config.spread
+        spread, after = self.config.spread, self.config.spread_after
+        long = self.in_long_document
         taken: list[int] = []
         deferred: list[int] = []
         seen: dict[int, list[int]] = defaultdict(list)  # doc -> turns already taken
         for i in order:
-            p = self.passages[int(cands[i])]
-            doc = int(self.doc_of[int(cands[i])])
-            after = self.config.spread_after
-            if not self.in_long_document[int(cands[i])]:
-                taken.append(int(i))
-            elif any(abs(p.turn - t) <= spread and not 0 < p.turn - t <= after for t in seen[doc]):
-                deferred.append(int(i))
-                continue
-            else:
-                seen[doc].append(p.turn)
-                taken.append(int(i))
+            row = int(cands[i])
+            if long[row]:  # short documents keep their order
+                turn, doc = self.passages[row].turn, int(self.doc_of[row])
+                if any(abs(turn - t) <= spread and not 0 < turn - t <= after for t in seen[doc]):
+                    deferred.append(int(i))
+                    continue
+                seen[doc].append(turn)
+            taken.append(int(i))
             if len(taken) == k:
                 break
         return np.asarray((taken + deferred)[:k], dtype=np.int64)
@@ -731,13 +729,8 @@ class Retriever:
     def prev_turn(self) -> list[list[int]]:
         """For each passage, the passages of the previous turn of its document."""
         if self._prev_turn is None:
-            of_turn: dict[tuple[int, int], list[int]] = defaultdict(list)
-            for i, p in enumerate(self.passages):
-                of_turn[(int(self.doc_of[i]), p.turn)].append(i)
-            self._prev_turn = [
-                of_turn.get((int(self.doc_of[i]), p.turn - 1), [])
-                for i, p in enumerate(self.passages)
-            ]
+            of_turn = self._passage_rows()[1]
+            self._prev_turn = [of_turn.get((p.doc_id, p.turn - 1), []) for p in self.passages]
         return self._prev_turn
 
     def _smooth(
