@@ -491,25 +491,12 @@ def load(index_dir: Path | str) -> Snapshot:
         with open(folder / PASSAGES, encoding="utf-8") as fh:
             cols = json.load(fh)
         doc_ids = list(transcripts)
-        passages = []
-        for d, u, s, e in zip(cols["doc"], cols["turn"], cols["start"], cols["end"], strict=True):
-            t = transcripts[doc_ids[d]]
-            turn = t.turns[u]
-            passages.append(
-                Passage(
-                    doc_id=t.doc_id,
-                    turn=u,
-                    speaker=turn.speaker,
-                    role=turn.role,
-                    date=t.date,
-                    title=t.title,
-                    place=t.place,
-                    text=t.text[s:e],
-                    start=s,
-                    end=e,
-                    retranslated=turn.retranslated,
-                )
+        passages = [
+            Passage.of(transcripts[doc_ids[d]], u, s, e)
+            for d, u, s, e in zip(
+                cols["doc"], cols["turn"], cols["start"], cols["end"], strict=True
             )
+        ]
         keys = list(cols["key"])
         current = VECTORS
         # Passage vectors are only read again by an update: map them instead of reading them.

@@ -121,19 +121,7 @@ def chunk_turn(
         return []
 
     def make(start: int, end: int) -> Passage:
-        return Passage(
-            doc_id=transcript.doc_id,
-            turn=turn.index,
-            speaker=turn.speaker,
-            role=turn.role,
-            date=transcript.date,
-            title=transcript.title,
-            place=transcript.place,
-            text=source[start:end],
-            start=start,
-            end=end,
-            retranslated=turn.retranslated,
-        )
+        return Passage.of(transcript, turn.index, start, end)
 
     if word_count(text) <= settings.max_words:
         lead = len(text) - len(text.lstrip())

@@ -68,3 +68,21 @@ class Passage:
     start: int
     end: int
     retranslated: bool = False
+
+    @classmethod
+    def of(cls, transcript: Transcript, turn: int, start: int, end: int) -> Passage:
+        """The passage `transcript.text[start:end]` of turn number `turn`, with its citation."""
+        t = transcript.turns[turn]
+        return cls(
+            doc_id=transcript.doc_id,
+            turn=turn,
+            speaker=t.speaker,
+            role=t.role,
+            date=transcript.date,
+            title=transcript.title,
+            place=transcript.place,
+            text=transcript.text[start:end],
+            start=start,
+            end=end,
+            retranslated=t.retranslated,
+        )
