@@ -18,6 +18,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
+from embeddings.adapter import QueryAdapter, bundled_adapter
 from qa.errors import QueryError
 from qa.limits import check_date
 from qa.results import Hit
@@ -273,6 +274,12 @@ class SearchConfig:
     # questions hit@5 .84 -> .80 (one question), MRR@10 .570 -> .575 (qmsum_tuning.md table 9).
     doc_weight: float = 0.3
     doc_top: int = 3
+    # Dense search moves the question vector with the model's bundled query adapter, if it
+    # has one (embeddings/adapter.py, trained on QMSum train). QMSum val within-meeting
+    # hybrid hit@5 / MRR@10 .793 / .639 -> .831 / .644 (dense .692 / .564 -> .793 / .615);
+    # FriendsQA, never trained on, .803 / .594 -> .813 / .610; Kremlin dev unchanged
+    # (benchmarks/results/qmsum_tuning.md table 11).
+    query_adapter: bool = True
 
 
 DEFAULT_SEARCH = SearchConfig()
@@ -333,6 +340,10 @@ class Retriever:
         )
         self.turn_counts = self._turn_counts(snapshot.transcripts.values())
         self.aliases = self._aliases(snapshot.transcripts.values())
+        dim = self.vectors.shape[1] if self.vectors.ndim == 2 else 0
+        self.adapter: QueryAdapter | None = (
+            bundled_adapter(snapshot.manifest.model, dim) if config.query_adapter and dim else None
+        )
         self._flat: faiss.Index | None = None
         if snapshot.ann is None and n and len(self.vectors):
             flat = faiss.IndexFlatIP(self.vectors.shape[1])
@@ -520,6 +531,8 @@ class Retriever:
         if mode in ("hybrid", "dense"):
             qv = query_vector if query_vector is not None else self.encode([query])[0]
             qv = np.asarray(qv, dtype=np.float32)
+            if self.adapter is not None:
+                qv = self.adapter(qv)
 
         if cfg.region > 0 and n_allowed <= REGION_LIMIT:
             return self._region_search(query, k, mode, allowed, qv, bm25_all)
@@ -606,7 +619,7 @@ class Retriever:
             long = self.in_long_document
             self._content_words = np.fromiter(
                 (
-                    len(tokenize(_ANNOTATION.sub(" ", p.text))) if long[i] else np.inf
+                    content_word_count(tokenize, p.text) if long[i] else np.inf
                     for i, p in enumerate(self.passages)
                 ),
                 dtype=np.float64,
@@ -769,6 +782,11 @@ class Retriever:
         return fused + self.config.neighbour * bonus
 
 
+def content_word_count(tokenize: Callable[[str], list[str]], text: str) -> int:
+    """Words that can carry a topic: not stopwords, fillers or [bracketed] annotations."""
+    return len(tokenize(_ANNOTATION.sub(" ", text)))
+
+
 def search_vectors(
     snapshot: Any, context: ContextSettings, header_of: np.ndarray | None = None
 ) -> np.ndarray:
@@ -816,5 +834,6 @@ __all__ = [
     "ContextSettings",
     "Retriever",
     "SearchConfig",
+    "content_word_count",
     "index_texts",
 ]
