@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import zip_longest
 from typing import Any, Protocol
 
 import numpy as np
@@ -183,6 +184,16 @@ def retrieve(qa: Searchable, query: Query, settings: AnswerSettings) -> list[Hit
     # One embedding of the question serves the search and the sentence scores.
     vector = question_vector(qa, query)
     hits = qa.search(query.search_text, k=settings.search_k, query_vector=vector, **filters)
+    if getattr(qa, "adapts_questions", False):
+        # The adapted question finds answering turns that share little with its wording;
+        # the model's own vector finds the sentences that say what was asked, which the
+        # sentence scores and the abstention threshold were calibrated on. Read both, the
+        # plain ranking first: QMSum val first quote in gold .456 adapted alone, .498 plain
+        # alone, .502 both; FriendsQA .490 / .488 / .490 (qmsum_tuning.md table 11).
+        plain = qa.search(
+            query.search_text, k=settings.search_k, query_vector=vector, adapt=False, **filters
+        )
+        hits = _interleave(plain, hits)[: settings.search_k]
     if query.boost_docs and query.doc is None:
         # A follow-up: the occasion of the previous answer stays in play.
         seen = {(h.passage.doc_id, h.passage.start) for h in hits}
@@ -196,6 +207,18 @@ def retrieve(qa: Searchable, query: Query, settings: AnswerSettings) -> list[Hit
                     extra.append(hit)
         hits = sorted([*hits, *extra], key=lambda h: -h.score)
     return hits
+
+
+def _interleave(first: list[Hit], second: list[Hit]) -> list[Hit]:
+    """first[0], second[0], first[1], ... with each passage once."""
+    out: list[Hit] = []
+    seen: set[tuple[str, int]] = set()
+    for pair in zip_longest(first, second):
+        for hit in pair:
+            if hit is not None and (hit.passage.doc_id, hit.passage.start) not in seen:
+                seen.add((hit.passage.doc_id, hit.passage.start))
+                out.append(hit)
+    return out
 
 
 def candidates(

@@ -510,6 +510,7 @@ class Retriever:
         title: str | None = None,
         mode: str = "hybrid",
         query_vector: np.ndarray | None = None,
+        adapt: bool = True,
     ) -> list[Hit]:
         if mode not in MODES:
             raise QueryError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
@@ -531,7 +532,7 @@ class Retriever:
         if mode in ("hybrid", "dense"):
             qv = query_vector if query_vector is not None else self.encode([query])[0]
             qv = np.asarray(qv, dtype=np.float32)
-            if self.adapter is not None:
+            if self.adapter is not None and adapt:
                 qv = self.adapter(qv)
 
         if cfg.region > 0 and n_allowed <= REGION_LIMIT:

@@ -250,11 +250,13 @@ class TranscriptQA:
         title: str | None = None,
         mode: str = "hybrid",
         query_vector: np.ndarray | None = None,
+        adapt: bool = True,
     ) -> list[Hit]:
         """The `k` best passages for `query` among those that pass every filter.
 
         `query_vector`: the query's embedding, when the caller already has it (`ask()` scores
-        sentences with the same vector).
+        sentences with the same vector). `adapt=False`: dense search with the model's own
+        question vector, not moved by the query adapter (see `adapts_questions`).
         """
         check_search(query, k, speaker, since, until, doc, title, mode)
         return self._retriever.search(
@@ -267,7 +269,13 @@ class TranscriptQA:
             title=title,
             mode=mode,
             query_vector=query_vector,
+            adapt=adapt,
         )
+
+    @property
+    def adapts_questions(self) -> bool:
+        """Dense search moves questions with the model's query adapter (embeddings/adapter.py)."""
+        return self._retriever.adapter is not None
 
     def ask(
         self,
