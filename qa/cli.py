@@ -632,6 +632,7 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
         "first_date": first,
         "last_date": last,
         "model": qa.model_name,
+        "query_adapter": qa.adapts_questions,
         "size_bytes": _folder_size(index_dir),
     }
     if checked is not None:
@@ -651,6 +652,14 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
     )
     click.echo(f"dates      {span}")
     click.echo(f"model      {qa.model_name}")
+    click.echo(
+        "questions  "
+        + (
+            "moved by the bundled query adapter"
+            if qa.adapts_questions
+            else "as the model embeds them"
+        )
+    )
     click.echo(f"size       {info['size_bytes'] / 1e6:.1f} MB")
     if checked is not None:
         click.echo(f"checksums  ok ({checked} files)")

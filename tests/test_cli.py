@@ -102,6 +102,7 @@ def test_info_json_counts_the_index(runner, small_index, fixtures_dir):
     assert info["documents"] == len(info["document_list"]) == n_files
     assert info["passages"] == sum(d["passages"] for d in info["document_list"])
     assert info["model"] == "all-MiniLM-L6-v2"
+    assert info["query_adapter"] is True  # the bundled model ships one
     assert info["first_date"] <= info["last_date"]
     assert info["size_bytes"] > 0
     assert "Lena Falk" in info["top_speakers"]
