@@ -86,13 +86,7 @@ def fit(
     import torch
     from tqdm.auto import tqdm
 
-    if not examples:
-        raise ValueError("no training examples")
     torch.manual_seed(seed)
-    dim = examples[0][0].shape[0]
-    down = (torch.randn(dim, rank) * 0.01).requires_grad_()
-    up = torch.zeros(rank, dim, requires_grad=True)
-    opt = torch.optim.Adam([down, up], lr=lr)
     data = [
         (
             torch.tensor(q, dtype=torch.float32),
@@ -102,6 +96,12 @@ def fit(
         for q, c, m in examples
         if np.any(m)
     ]
+    if not data:
+        raise ValueError("no training example has a positive candidate")
+    dim = data[0][0].shape[0]
+    down = (torch.randn(dim, rank) * 0.01).requires_grad_()
+    up = torch.zeros(rank, dim, requires_grad=True)
+    opt = torch.optim.Adam([down, up], lr=lr)
     steps = tqdm(
         range(epochs), desc=f"Training (seed {seed})", unit="epoch", disable=not show_progress
     )

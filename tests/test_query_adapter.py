@@ -150,3 +150,9 @@ def test_ask_reads_the_plain_and_the_adapted_ranking(corpus_qa: TranscriptQA) ->
     assert key(adapted[0]) in keys[:2]
     # Plain first, then the adapted ranking's next unseen passage, and so on.
     assert keys == [key(h) for h in answering._interleave(plain, adapted)][: settings.search_k]
+
+
+def test_fit_refuses_examples_without_a_positive() -> None:
+    q = np.ones(4, dtype=np.float32) / 2
+    with pytest.raises(ValueError, match="positive"):
+        fit([(q, np.eye(4, dtype=np.float32), np.zeros(4, dtype=bool))], rank=2, epochs=1)
