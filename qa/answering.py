@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from itertools import zip_longest
 from typing import Any, Protocol
@@ -196,29 +196,32 @@ def retrieve(qa: Searchable, query: Query, settings: AnswerSettings) -> list[Hit
         hits = _interleave(plain, hits)[: settings.search_k]
     if query.boost_docs and query.doc is None:
         # A follow-up: the occasion of the previous answer stays in play.
-        seen = {(h.passage.doc_id, h.passage.start) for h in hits}
-        extra = []
-        for doc_id in query.boost_docs[:2]:
+        extra = [
+            hit
+            for doc_id in query.boost_docs[:2]
             for hit in qa.search(
                 query.search_text, k=5, query_vector=vector, **{**filters, "doc": doc_id}
-            ):
-                if (hit.passage.doc_id, hit.passage.start) not in seen:
-                    seen.add((hit.passage.doc_id, hit.passage.start))
-                    extra.append(hit)
-        hits = sorted([*hits, *extra], key=lambda h: -h.score)
+            )
+        ]
+        hits = sorted(_distinct([*hits, *extra]), key=lambda h: -h.score)
     return hits
+
+
+def _distinct(hits: Iterable[Hit]) -> list[Hit]:
+    """Each passage once, where it first appears."""
+    out: list[Hit] = []
+    seen: set[tuple[str, int]] = set()
+    for hit in hits:
+        key = (hit.passage.doc_id, hit.passage.start)
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out
 
 
 def _interleave(first: list[Hit], second: list[Hit]) -> list[Hit]:
     """first[0], second[0], first[1], ... with each passage once."""
-    out: list[Hit] = []
-    seen: set[tuple[str, int]] = set()
-    for pair in zip_longest(first, second):
-        for hit in pair:
-            if hit is not None and (hit.passage.doc_id, hit.passage.start) not in seen:
-                seen.add((hit.passage.doc_id, hit.passage.start))
-                out.append(hit)
-    return out
+    return _distinct(hit for pair in zip_longest(first, second) for hit in pair if hit is not None)
 
 
 def candidates(
