@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tune_qmsum import load_queries, metrics  # noqa: E402
+from tune_qmsum import evaluate, load_queries, table  # noqa: E402
 
 from embeddings import store  # noqa: E402
 from embeddings.adapter import QueryAdapter, adapter_path, average, fit  # noqa: E402
@@ -73,19 +73,6 @@ def meeting_examples(
         if positive.any():
             out.append((doc, qv, retriever.vectors[ids], positive))
     return out
-
-
-def evaluate(
-    retriever: Retriever, queries: list[tuple[str, str, set[int]]]
-) -> dict[str, dict[str, float]]:
-    result = {}
-    for mode in ("bm25", "dense", "hybrid"):
-        ranked = []
-        for doc, query, gold in queries:
-            hits = retriever.search(query, 10, mode=mode, doc=doc)
-            ranked.append([h.passage.turn in gold for h in hits])
-        result[mode] = metrics(ranked)
-    return result
 
 
 def main() -> None:
@@ -145,13 +132,11 @@ def main() -> None:
         print(f"\nheld out: {len(test)} questions from {len(held)} meetings (within meeting)")
         adapted = Retriever(snap, encoder.encode, SearchConfig(query_adapter=False))
         adapted.adapter = adapter
-        for name, r in (("without", plain), ("with adapter", adapted)):
-            res = evaluate(r, test)
-            cells = " | ".join(
-                "{hit@1:.3f} / {hit@5:.3f} / {mrr@10:.3f}".format(**res[m])
-                for m in ("bm25", "dense", "hybrid")
-            )
-            print(f"| {name} | {cells} |")
+        rows = [
+            (name, evaluate(r, test, scopes=("within",)))
+            for name, r in (("without", plain), ("with adapter", adapted))
+        ]
+        print(table(rows))
     else:
         out = args.out or adapter_path(snap.manifest.model)
         out.parent.mkdir(parents=True, exist_ok=True)

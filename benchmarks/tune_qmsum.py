@@ -286,9 +286,10 @@ def evaluate(
     retriever: Retriever,
     queries: list[tuple[str, str, set[int]]],
     modes: tuple[str, ...] = ("bm25", "dense", "hybrid"),
+    scopes: tuple[str, ...] = ("within", "pooled"),
 ) -> dict[str, dict[str, dict[str, float]]]:
     result: dict[str, dict[str, dict[str, float]]] = {}
-    for scope in ("within", "pooled"):
+    for scope in scopes:
         result[scope] = {}
         for mode in modes:
             ranked = []
@@ -305,7 +306,7 @@ def table(rows: list[tuple[str, dict]]) -> str:
     head = "| variant | scope | bm25 h@1/h@5/MRR | dense h@1/h@5/MRR | hybrid h@1/h@5/MRR |\n|---|---|---|---|---|"
     lines = [head]
     for name, res in rows:
-        for scope in ("within", "pooled"):
+        for scope in res:
             cells = [
                 "{hit@1:.3f} / {hit@5:.3f} / {mrr@10:.3f}".format(**res[scope][m])
                 if m in res[scope]
