@@ -26,6 +26,7 @@ only measured afterwards (benchmarks/results/query_adapter.md).
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import random
 import sys
@@ -81,11 +82,13 @@ def main() -> None:
     )
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="QMSum JSON folder")
     ap.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="work index (built here)")
-    ap.add_argument("--rank", type=int, default=32)
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--tau", type=float, default=0.05)
-    ap.add_argument("--weight-decay", type=float, default=0.01)
+    # The shipped settings are fit()'s defaults: one place says what they are.
+    default = {k: v.default for k, v in inspect.signature(fit).parameters.items()}
+    ap.add_argument("--rank", type=int, default=default["rank"])
+    ap.add_argument("--epochs", type=int, default=default["epochs"])
+    ap.add_argument("--lr", type=float, default=default["lr"])
+    ap.add_argument("--tau", type=float, default=default["tau"])
+    ap.add_argument("--weight-decay", type=float, default=default["weight_decay"])
     ap.add_argument("--min-words", type=int, default=5)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--holdout", type=float, default=0.0, help="fraction of meetings held out")
