@@ -101,11 +101,18 @@ def compare_runs(
                 {r.id: getattr(r, metric) for r in a.asks},
                 {r.id: getattr(r, metric) for r in b.asks},
             )
+        # Answering where it should and declining where it should, judged per question.
         add(
             "ask",
-            "abstention_rate",
-            {r.id: float(r.abstained) for r in a.asks},
-            {r.id: float(r.abstained) for r in b.asks},
+            "answered_rate",
+            {r.id: float(not r.abstained) for r in a.asks if not r.abstain_expected},
+            {r.id: float(not r.abstained) for r in b.asks if not r.abstain_expected},
+        )
+        add(
+            "ask",
+            "abstained_rate",
+            {r.id: float(r.abstained) for r in a.asks if r.abstain_expected},
+            {r.id: float(r.abstained) for r in b.asks if r.abstain_expected},
         )
     return out
 

@@ -6,6 +6,9 @@ One JSON object per line (blank lines and lines starting with ``#`` are ignored)
      "doc_id": "54102", "turns": [3, [7, 9]],
      "speaker": "Vladimir Putin", "since": "2017-01-01", "until": "2017-12-31",
      "doc": "54102", "kind": "paraphrase", "id": "q17"}
+    {"question": "And what about the margins?", "history": ["What did the CFO say about revenue?"],
+     "doc_id": "q2-call", "turn": 7, "kind": "followup"}
+    {"question": "What is the capital of France?", "abstain": true, "kind": "offtopic"}
 
 Fields:
 
@@ -18,11 +21,25 @@ Fields:
   - ``answer``: a string (or list of acceptable strings) that answers the question.
 
   A question with none of these is *unanswerable*: the transcripts do not answer it.
-  It is left out of the retrieval metrics; ``ask()`` should abstain on it.
+  It is left out of the retrieval metrics; ``ask()`` should abstain on it (unless
+  ``abstain`` below says otherwise).
 - Optional search filters, passed to ``search()``/``ask()`` as given: ``speaker``,
   ``since``, ``until`` (ISO dates), ``doc`` (a document id).
 - Optional ``kind`` (a free label; metrics are broken down by it) and ``id``
   (defaults to ``<file stem>:<line>``).
+- Optional ``history``: a list of earlier questions (non-empty strings), oldest first, asked
+  in the same chat before this one. The runner asks them first through ``ask()``, each with
+  the chain before it, and then asks this question with
+  ``history=[(question, answer), ...]``, so follow-ups ("What about the margins?") can be
+  evaluated. History questions carry no filters of their own and are not scored; the
+  optional filters above apply to this question only. ``search()`` has no history and sees
+  this question alone.
+- Optional ``abstain`` (``true``/``false``): whether the right response of ``ask()`` is to
+  abstain. Defaults to ``not answerable``, so files without it keep their meaning. Giving it
+  explicitly documents intent (``"abstain": true`` on off-topic and near-miss questions). It
+  may disagree with the gold fields: ``false`` on a question without gold evidence scores
+  only whether ``ask()`` answered; ``true`` on one with gold keeps it in the retrieval
+  metrics but scores ``ask()`` only on abstaining. ``null`` is the default.
 
 A retrieved passage is relevant when (first rule that applies): its ``(doc_id, turn)`` is
 among the gold turns; else it contains one of the ``evidence`` strings; else it contains
@@ -56,6 +73,8 @@ _KNOWN_FIELDS = frozenset(
         "until",
         "doc",
         "kind",
+        "history",
+        "abstain",
     }
 )
 _WS = re.compile(r"\s+")
@@ -91,6 +110,16 @@ class EvalQuestion:
     until: str | None = None
     doc: str | None = None
     kind: str = "all"
+    # Earlier questions of the same chat, oldest first (asked through ask() before this one).
+    history: tuple[str, ...] = ()
+    # Whether ask() should abstain; None means "not answerable" (see `should_abstain`).
+    abstain: bool | None = None
+
+    @property
+    def should_abstain(self) -> bool:
+        """Whether the right response of ``ask()`` is to abstain: ``abstain`` if the file gave
+        it, else ``not answerable``."""
+        return (not self.answerable) if self.abstain is None else self.abstain
 
     @property
     def gold_units(self) -> frozenset[tuple[str, int]]:
@@ -184,6 +213,23 @@ def _int(value: Any, path: Path, line: int) -> int:
     return number
 
 
+def _history(value: Any, path: Path, line: int) -> tuple[str, ...]:
+    """Parse ``history``: a list of earlier questions, oldest first (may be empty)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise QuestionFileError(
+            path,
+            "'history' must be a list of earlier questions (non-empty strings), oldest first",
+            line,
+        )
+    return tuple(value)
+
+
+def _abstain(value: Any, path: Path, line: int) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise QuestionFileError(path, f"'abstain' must be true or false, got {value!r}", line)
+
+
 def _date(value: Any, name: str, path: Path, line: int) -> str | None:
     if value is None:
         return None
@@ -244,6 +290,8 @@ def parse_question(record: Any, path: Path, line: int) -> EvalQuestion:
         until=_date(record.get("until"), "until", path, line),
         doc=optional["doc"],
         kind=optional["kind"] or "all",
+        history=_history(record["history"], path, line) if "history" in record else (),
+        abstain=_abstain(record.get("abstain"), path, line),
     )
 
 
@@ -295,6 +343,10 @@ def question_to_record(q: EvalQuestion) -> dict[str, Any]:
             record[name] = getattr(q, name)
     if q.kind != "all":
         record["kind"] = q.kind
+    if q.history:
+        record["history"] = list(q.history)
+    if q.abstain is not None:
+        record["abstain"] = q.abstain
     return record
 
 

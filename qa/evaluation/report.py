@@ -14,9 +14,9 @@ ASK_METRICS = (
     ("first_quote_in_gold", "first quote in gold evidence"),
     ("answer_in_first_quote", "answer in first quote"),
     ("answer_in_quotes", "answer in any quote"),
-    ("abstention_rate", "abstention rate (answerable)"),
-    ("n_unanswerable", "unanswerable questions"),
-    ("unanswerable_abstained", "abstained when unanswerable"),
+    ("answered_rate", "answered (should answer)"),
+    ("n_should_abstain", "should-abstain questions"),
+    ("abstained_rate", "abstained (should abstain)"),
     ("p50_ms", "latency p50 (ms)"),
     ("p95_ms", "latency p95 (ms)"),
 )

@@ -4,6 +4,13 @@ All modes see the same questions with the same filters in one run, so their numb
 directly comparable. Per-question results are kept (not only means) because the comparison
 mode needs them for paired bootstrap intervals and because a person tuning the system wants
 to read the misses.
+
+A question with a ``history`` is asked as the last turn of a chat: its earlier questions go
+through ``ask()`` first, oldest first, each with the chain before it, and the question is then
+asked with ``history=[(question, answer), ...]``. Only the last ask is scored and timed; the
+answers of a chain are computed once per run and shared by questions with the same start.
+``search()`` sees the question alone. Abstention is judged against
+`EvalQuestion.should_abstain` (the file's ``abstain``, else "not answerable").
 """
 
 from __future__ import annotations
@@ -69,6 +76,12 @@ class AskResult:
     answer_in_quotes: float | None
     latency_ms: float
     first_quote: dict[str, Any] | None
+    should_abstain: bool | None = None  # None: not recorded, i.e. ``not answerable``
+    n_history: int = 0  # earlier questions of the chat asked before this one
+
+    @property
+    def abstain_expected(self) -> bool:
+        return (not self.answerable) if self.should_abstain is None else self.should_abstain
 
 
 @dataclass(slots=True)
@@ -114,21 +127,36 @@ class EvalRun:
         return out
 
     def ask_summary(self, kind: str | None = None) -> dict[str, float | None]:
-        """ask() metrics. Abstention rate is over answerable questions (abstaining there is a
-        miss); ``unanswerable_abstained`` is the share of unanswerable ones it rightly declined."""
+        """ask() metrics, split by whether the question should be answered or abstained on.
+
+        ``n`` and the quote metrics cover the questions that should be answered and have gold
+        evidence (an abstention there is a miss). ``answered_rate`` is the share of the
+        questions that should be answered that got quotes; ``abstained_rate`` the share of
+        those that should be abstained on (``n_should_abstain``) that were declined.
+        ``abstention_rate``, ``n_unanswerable`` and ``unanswerable_abstained`` are the older
+        names of ``1 - answered_rate``, ``n_should_abstain`` and ``abstained_rate``, kept for
+        existing reports and scripts.
+        """
         every = [a for a in self.asks if kind is None or a.kind == kind]
         if not every:
             return {}
-        rows = [a for a in every if a.answerable]
-        unanswerable = [a for a in every if not a.answerable]
+        answer = [a for a in every if not a.abstain_expected]
+        abstain = [a for a in every if a.abstain_expected]
+        rows = [a for a in answer if a.answerable]
+        declined = [1.0 if a.abstained else 0.0 for a in abstain]
+        answered = [0.0 if a.abstained else 1.0 for a in answer]
         return {
             "n": float(len(rows)),
             "first_quote_in_gold": m.mean(a.first_quote_in_gold for a in rows),
             "answer_in_first_quote": m.mean(a.answer_in_first_quote for a in rows),
             "answer_in_quotes": m.mean(a.answer_in_quotes for a in rows),
-            "abstention_rate": m.mean(1.0 if a.abstained else 0.0 for a in rows),
-            "n_unanswerable": float(len(unanswerable)),
-            "unanswerable_abstained": m.mean(1.0 if a.abstained else 0.0 for a in unanswerable),
+            "n_should_answer": float(len(answer)),
+            "answered_rate": m.mean(answered),
+            "n_should_abstain": float(len(abstain)),
+            "abstained_rate": m.mean(declined),
+            "abstention_rate": m.mean(1.0 - x for x in answered),
+            "n_unanswerable": float(len(abstain)),
+            "unanswerable_abstained": m.mean(declined),
             "p50_ms": m.percentile([a.latency_ms for a in every], 50),
             "p95_ms": m.percentile([a.latency_ms for a in every], 95),
         }
@@ -199,18 +227,22 @@ def score_ranking(
 
 
 def score_answer(question: EvalQuestion, answer: Answer, latency_ms: float) -> AskResult:
-    """The ask() metrics of one question; an abstention counts as a miss."""
-    if not question.answerable:
+    """The ask() metrics of one question; on a question that should be answered an abstention
+    counts as a miss. Questions that should be abstained on, or have no gold to judge quotes
+    by, get no quote metrics (None): only whether ``ask()`` abstained counts."""
+    if question.should_abstain or not question.answerable:
         return AskResult(
             id=question.id,
             kind=question.kind,
             abstained=answer.abstained,
-            answerable=False,
+            answerable=question.answerable,
             first_quote_in_gold=None,
             answer_in_first_quote=None,
             answer_in_quotes=None,
             latency_ms=latency_ms,
             first_quote=_quote_record(answer.quotes[0]) if answer.quotes else None,
+            should_abstain=question.should_abstain,
+            n_history=len(question.history),
         )
     quotes = [] if answer.abstained else list(answer.quotes)
     first = quotes[0] if quotes else None
@@ -246,6 +278,8 @@ def score_answer(question: EvalQuestion, answer: Answer, latency_ms: float) -> A
         ),
         latency_ms=latency_ms,
         first_quote=_quote_record(first) if first is not None else None,
+        should_abstain=False,
+        n_history=len(question.history),
     )
 
 
@@ -269,6 +303,34 @@ def _call(question: EvalQuestion, fn: Callable[[], Any]) -> tuple[Any, float]:
         return _timed(fn)
     except TranscriptQAError as exc:
         raise EvaluationError(f"question {question.id!r}: {exc}") from exc
+
+
+ChainCache = dict[tuple[str, ...], Answer]
+
+
+def chat_history(
+    qa: Searchable, question: EvalQuestion, cache: ChainCache | None = None
+) -> list[tuple[str, Answer]]:
+    """Ask ``question.history`` through ``ask()``, oldest first, each with the pairs before it;
+    returns the ``[(question, answer), ...]`` chain to ask ``question`` with.
+
+    ``cache`` maps a chain of questions to the answer of its last one, so questions that
+    share the start of a chat ask it once per run.
+    """
+    cache = {} if cache is None else cache
+    pairs: list[tuple[str, Answer]] = []
+    for i, earlier in enumerate(question.history):
+        key = question.history[: i + 1]
+        answer = cache.get(key)
+        if answer is None:
+            prior = list(pairs)
+            answer, _ = _call(
+                question,
+                lambda e=earlier, h=prior: qa.ask(e, history=h) if h else qa.ask(e),
+            )
+            cache[key] = answer
+        pairs.append((earlier, answer))
+    return pairs
 
 
 def evaluate(
@@ -313,6 +375,7 @@ def evaluate(
         for mode in modes:
             qa.search(questions[0].question, k=depth, mode=mode)
     total = len(answerable) * len(modes) + (len(questions) if ask else 0)
+    chains: ChainCache = {}
     with tqdm(total=total, desc=f"eval {name}", unit="call", disable=not show_progress) as bar:
         for q in questions:
             filters = q.filters()
@@ -336,6 +399,9 @@ def evaluate(
                 )
                 bar.update()
             if ask:
+                if q.history:
+                    pairs = chat_history(qa, q, chains)
+                    filters = {**filters, "history": pairs}
                 answer, ms = _call(q, lambda q=q, f=filters: qa.ask(q.question, **f))
                 run.asks.append(score_answer(q, answer, ms))
                 bar.update()
