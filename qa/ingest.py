@@ -49,6 +49,11 @@ class CorpusLoad:
     transcripts: list[Transcript] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
+# Raised whenever the same bytes parse into other turns, speakers or roles. An index records
+# it per document and re-reads files parsed by older rules (their vectors are reused when the
+# indexed text is the same). 2: generic labels ("Question") are no longer speakers.
+PARSER_VERSION = 2
+
 
 def read_text(path: str | Path) -> str:
     """Decode a transcript file, or raise `TranscriptError` saying what is wrong with it."""
@@ -161,6 +166,9 @@ def load_corpus(
     return result
 
 
+_LABELLED_WEIGHT = 1000
+
+
 def unify_speakers(transcripts: list[Transcript], aliases: AliasSpec = None) -> None:
     """One canonical name per person across `transcripts`, in place.
 
@@ -169,7 +177,13 @@ def unify_speakers(transcripts: list[Transcript], aliases: AliasSpec = None) -> 
     See `qa.speakers.unify_corpus_names` for the rules.
     """
     table = as_alias_table(aliases)
-    names: Counter[str] = Counter(t.speaker for tr in transcripts for t in tr.turns if t.speaker)
+    names: Counter[str] = Counter()
+    for tr in transcripts:
+        for t in tr.turns:
+            if t.speaker:
+                # A name a questioner gave themselves ("Question: Elena Lovén, …") joins the
+                # same person's labelled turns but never respells them: labels outweigh it.
+                names[t.speaker] += 1 if t.index_label != t.speaker else _LABELLED_WEIGHT
     mapping = unify_corpus_names(names, table)
     for tr in transcripts:
         if any(t.speaker and mapping.get(t.speaker, t.speaker) != t.speaker for t in tr.turns):

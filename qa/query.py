@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -80,6 +81,10 @@ class Query:
     exclude_spans: tuple[tuple[str, int, int], ...] = ()  # (doc, start, end) already quoted
     event: str = ""  # the occasion named ("the Helsinki summit"), carried into follow-ups
     implied: dict[str, Any] = field(default_factory=dict)
+    # A role that several people hold ("the mayor"): the phrase -> the people not chosen,
+    # most turns first; `notes` says it in words for the answer to show.
+    ambiguous: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def filters(self) -> dict[str, Any]:
@@ -119,6 +124,10 @@ _EVENT_NOUNS = re.compile(
     re.IGNORECASE,
 )
 _POSSESSIVE = re.compile(r"^['’]s?\b")
+_PASSIVE_AFTER = re.compile(
+    r"^[^?.!]*?\b(?:told|asked|promised|offered|given|shown|assured|warned)\s*[?.!]?\s*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,20 +136,31 @@ class NameMatch:
     start: int
     end: int  # end of the name in the question, before any possessive
     speaking: bool  # the question asks what this person said
+    # Found by a role ("the mayor"): the phrase, the chosen holder's role, the other holders
+    # (most turns first) and, when there are others, a sentence saying whom it was taken for.
+    phrase: str = ""
+    role: str = ""
+    alternatives: tuple[str, ...] = ()
+    note: str = ""
 
 
 class SpeakerNames:
-    """Finds names of known speakers in a question: full names, any alias, surnames alone.
+    """Finds known speakers in a question: full names, any alias, surnames alone, roles.
 
     Built from `speakers` (canonical, most turns first: an ambiguous surname goes to the
-    speaker with most turns) and an optional `resolve(name) -> canonical | None`
-    (the index's alias table).
+    speaker with most turns), an optional `resolve(name) -> canonical | None` (the index's
+    alias table) and optional `roles`: turns per (speaker, role, doc_id, date), as
+    `Retriever.speaker_roles()` gives them, so that "the mayor" finds the mayor.
     """
 
     def __init__(
-        self, speakers: Sequence[str], resolve: Callable[[str], str | None] | None = None
+        self,
+        speakers: Sequence[str],
+        resolve: Callable[[str], str | None] | None = None,
+        roles: Mapping[tuple[str, str, str, dt.date | None], int] | None = None,
     ) -> None:
         self._resolve = resolve
+        self._roles = RoleHolders(roles or {})
         self._variants: dict[str, str] = {}
         for name in speakers:
             self._add(name.lower(), name)
@@ -171,8 +191,33 @@ class SpeakerNames:
             found = self._resolve(phrase)
         return found
 
-    def find(self, question: str) -> list[NameMatch]:
-        """Known people named in `question`, in order, with whether each is the one speaking."""
+    def find(
+        self,
+        question: str,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        doc: str | None = None,
+    ) -> list[NameMatch]:
+        """Known people named in `question`, in order, with whether each is the one speaking.
+
+        A role ("the mayor", "the CEO") stands for the person holding it; when several do, the
+        one with most turns in `doc`, else in the period, else overall, the rest as
+        `alternatives`.
+        """
+        named = self._names_in(question)
+        for role in self._roles.find(question, since, until, doc):
+            # A name inside a role gives way to it ("the President of France" is not
+            # "France"); a role that cuts into a name does not count.
+            inside = [m for m in named if role.start <= m.start and m.end <= role.end]
+            crossing = [
+                m for m in named if m not in inside and m.start < role.end and role.start < m.end
+            ]
+            if not crossing:
+                named = [m for m in named if m not in inside] + [role]
+        named.sort(key=lambda m: m.start)
+        return [self._with_role(question, m) for m in named]
+
+    def _names_in(self, question: str) -> list[NameMatch]:
         tokens = list(_NAME_TOKEN.finditer(question))
         matches: list[NameMatch] = []
         i = 0
@@ -206,7 +251,7 @@ class SpeakerNames:
                 i += 1
                 continue
             matches.append(found)
-        return [self._with_role(question, m) for m in matches]
+        return matches
 
     @staticmethod
     def _with_role(question: str, match: NameMatch) -> NameMatch:
@@ -218,9 +263,10 @@ class SpeakerNames:
             before,
             flags=re.I,
         )
-        if _EVENT_NOUNS.match(after):
-            speaking = False
-        elif _POSSESSIVE.match(after):
+        passive = _PASSIVE_AFTER.match(after) and re.search(r"\b(was|were|is|are)\s+$", before)
+        if _EVENT_NOUNS.match(after) or passive:
+            speaking = False  # "Putin's meeting …", "What was the caller from Netherby told?"
+        elif _POSSESSIVE.match(after) or re.search(r"\baccording\s+to\s+$", before, re.I):
             speaking = True
         elif re.search(
             r"\b(with|to|and|for|by|from|against|between|meet|met|meeting|visit)\s+$", before, re.I
@@ -228,7 +274,290 @@ class SpeakerNames:
             speaking = False
         else:
             speaking = bool(_SUBJECT_BEFORE.search(before) or _SUBJECT_AFTER.match(after))
-        return NameMatch(match.canonical, match.start, match.end, speaking)
+        return replace(match, speaking=speaking)
+
+
+# ---------------------------------------------------------------- roles
+
+# Abbreviations and synonyms of titles, applied alike to the roles and to the question.
+ROLE_SYNONYMS: dict[str, str] = {
+    "chief executive officer": "chief executive",
+    "ceo": "chief executive",
+    "cfo": "chief financial officer",
+    "cmo": "chief medical officer",
+    "coo": "chief operating officer",
+    "cto": "chief technology officer",
+    "pm": "prime minister",
+    "chairman": "chair",
+    "chairwoman": "chair",
+    "chairperson": "chair",
+    "finance chief": "chief financial officer",
+}
+_SYNONYM = re.compile(r"\b(" + "|".join(map(re.escape, ROLE_SYNONYMS)) + r")\b")
+# Where a role's title ends and its portfolio or place begins ("Mayor | of Harbour Vale").
+_ROLE_HEAD_END = re.compile(r",| (?:of|for|at|in|to|with|on|from) ")
+# Words that make a title another one: "the deputy mayor" is not "the mayor".
+_TITLE_MODIFIERS = _words(
+    """deputy vice acting first assistant former co prime chief interim honorary executive
+    senior junior associate general principal"""
+)
+# Titles that stand for the role when they end its title: "Rostov Region Governor" → governor.
+_TITLE_NOUNS = _words(
+    """mayor governor president minister chancellor ambassador host presenter moderator chair
+    secretary director manager spokesperson spokesman spokeswoman commissioner councillor
+    senator judge prosecutor editor anchor correspondent coach captain commander rector king
+    queen emir sultan prince princess interviewer premier"""
+)
+# Titles that are also plain words: resolved only when written with a capital ("the Speaker").
+_WEAK_TITLES = _words("speaker head member members officer representative partner owner")
+_DETERMINERS = _words("the our their its his her madam mister mr mrs ms")
+# "the analyst from Granite Hill Capital": a role given by where the person is from.
+_FROM_WORDS = _words("from of at with")
+_ROLE_TOKEN = re.compile(r"[^\W_][\w'’-]*")
+_POSSESSIVE_END = re.compile(r"['’]s?$")
+_MAX_ROLE_WORDS = 8
+_MAX_GAP = 3  # "the Harbour Vale mayor", "the water company's chief executive"
+
+
+def role_key(role: str) -> str:
+    """A role as matched: lower case, plain apostrophes, synonyms expanded, no leading "the"."""
+    text = role.casefold().replace("’", "'")
+    text = " ".join(re.sub(r"[^\w',\- ]+", " ", text).replace(",", " , ").split())
+    text = _SYNONYM.sub(lambda m: ROLE_SYNONYMS[m.group(1)], text).replace(" ,", ",")
+    return text.removeprefix("the ")
+
+
+def role_keys(role: str) -> set[str]:
+    """The phrases that name `role`: the whole role, up to its first comma, its title (each
+    title of "Founder and Chief Executive"), and the title noun ending a title."""
+    full = role_key(role)
+    head = _ROLE_HEAD_END.split(full, maxsplit=1)[0].strip()
+    keys = {full, full.split(",")[0].strip(), head}
+    for title in head.split(" and "):
+        words = title.split()
+        keys.add(title)
+        if (
+            len(words) >= 2
+            and words[-1] in _TITLE_NOUNS
+            and not any(w in _TITLE_MODIFIERS or "-" in w for w in words[:-1])
+        ):
+            keys.add(words[-1])
+    return keys - {""}
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    speaker: str
+    role: str
+    doc_id: str
+    date: dt.date | None
+    turns: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Qualifiers:
+    """Words around a title that say whose title it is. `hard`: a name right before the
+    title ("the Porto Lírio mayor"), which the role must contain; `soft`: other words ("the
+    water company's chief executive", "Halden's CFO"), which only prefer the roles that
+    contain them."""
+
+    hard: tuple[str, ...] = ()
+    soft: tuple[str, ...] = ()
+
+
+class RoleHolders:
+    """Who holds which role, from turns per (speaker, role, doc_id, date)."""
+
+    def __init__(self, counts: Mapping[tuple[str, str, str, dt.date | None], int]) -> None:
+        self._by_key: dict[str, list[_Held]] = defaultdict(list)
+        for (speaker, role, doc_id, date), turns in counts.items():
+            if not speaker or not role:
+                continue
+            held = _Held(speaker, role, doc_id, date, turns)
+            for key in role_keys(role):
+                self._by_key[key].append(held)
+
+    def __bool__(self) -> bool:
+        return bool(self._by_key)
+
+    def find(
+        self,
+        question: str,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        doc: str | None = None,
+    ) -> list[NameMatch]:
+        """Roles in `question` after a determiner or a possessive: "the mayor", "the Porto
+        Lírio mayor", "Halden's CFO", "the analyst from Granite Hill Capital"."""
+        if not self._by_key:
+            return []
+        tokens = list(_ROLE_TOKEN.finditer(question))
+        found: list[NameMatch] = []
+        i = 0
+        while i < len(tokens):
+            match = self._at(question, tokens, i, since, until, doc)
+            if match is None:
+                i += 1
+                continue
+            found.append(match)
+            i = next((j for j, t in enumerate(tokens) if t.start() >= match.end), len(tokens))
+        return found
+
+    def _at(
+        self,
+        question: str,
+        tokens: list[re.Match[str]],
+        i: int,
+        since: dt.date | None,
+        until: dt.date | None,
+        doc: str | None,
+    ) -> NameMatch | None:
+        """The role that `tokens[i]` opens ("the", "Halden's"), if any."""
+        word = tokens[i].group()
+        owner: list[str] = []  # "Calder Valley Water's": whose title follows
+        start = tokens[i].start()
+        if word.lower() not in _DETERMINERS:
+            if not (word[:1].isupper() and _POSSESSIVE_END.search(word)):
+                return None
+            owner = [_POSSESSIVE_END.sub("", word)]
+            j = i - 1
+            while j >= 0 and len(owner) < 4 and tokens[j].group()[:1].isupper():
+                if question[tokens[j].end() : tokens[j + 1].start()].strip() or j == 0:
+                    break  # the question's first word is capitalised anyway
+                owner.insert(0, tokens[j].group())
+                start = tokens[j].start()
+                j -= 1
+        run = [i]  # tokens[i] and the words after it with only spaces between
+        while len(run) < 2 + _MAX_GAP + _MAX_ROLE_WORDS and run[-1] + 1 < len(tokens):
+            j = run[-1] + 1
+            if question[tokens[j - 1].end() : tokens[j].start()].strip():
+                break
+            run.append(j)
+        words = [tokens[j].group() for j in run]
+        for gap in range(0, min(_MAX_GAP, len(run) - 2) + 1):
+            gap_words = words[1 : 1 + gap]
+            if gap and not _qualifier(gap_words[-1]):
+                break  # "the city say about the mayor": no title follows "the"
+            if any(w.lower() in _TITLE_MODIFIERS for w in gap_words):
+                return None  # "the deputy mayor", "the former president": another title
+            for n in range(min(_MAX_ROLE_WORDS, len(run) - 1 - gap), 0, -1):
+                first, last = run[1 + gap], run[gap + n]
+                text = question[tokens[first].start() : tokens[last].end()]
+                bare = _POSSESSIVE_END.sub("", text)
+                key = role_key(bare)
+                held = self._by_key.get(key)
+                if not held or (key in _WEAK_TITLES and not bare[:1].isupper()):
+                    continue  # "the speaker", "the head": plain words
+                qualifiers = _qualifiers(gap_words, owner)
+                # "the Minister of Defence" when only "Defence Minister" is a role: the
+                # portfolio or place after the title is a name the role must contain.
+                k = gap + n + 1
+                portfolio: list[str] = []
+                if bare == text and k < len(run) and words[k].lower() in ("of", "for"):
+                    if k + 1 < len(run) and words[k + 1].lower() == "the":
+                        k += 1
+                    while len(portfolio) < 4 and k + 1 < len(run) and words[k + 1][:1].isupper():
+                        k += 1
+                        portfolio.append(words[k])
+                if portfolio:
+                    last = run[k]
+                    qualifiers = replace(qualifiers, hard=(*qualifiers.hard, *portfolio))
+                    text = question[tokens[first].start() : tokens[last].end()]
+                    bare = _POSSESSIVE_END.sub("", text)
+                chosen = _choose(held, qualifiers, since, until, doc)
+                if chosen is None:
+                    return None  # "the French president" when no president is French
+                end = tokens[last].end() - (len(text) - len(bare))
+                return _role_match(question[start:end], start, end, chosen)
+        if (
+            not owner
+            and len(words) >= 4
+            and words[1].islower()
+            and words[1] not in STOPWORDS
+            and words[2].lower() in _FROM_WORDS
+        ):
+            # "the analyst from Granite Hill Capital": the role is where they are from.
+            rest = run[3:] if words[3].lower() != "the" else run[4:]
+            for n in range(min(_MAX_ROLE_WORDS, len(rest)), 0, -1):
+                text = question[tokens[rest[0]].start() : tokens[rest[n - 1]].end()]
+                bare = _POSSESSIVE_END.sub("", text)
+                held = self._by_key.get(role_key(bare))
+                if held and bare[:1].isupper():
+                    chosen = _choose(held, _Qualifiers(), since, until, doc)
+                    if chosen:
+                        end = tokens[rest[n - 1]].end() - (len(text) - len(bare))
+                        return _role_match(question[start:end], start, end, chosen)
+        return None
+
+
+def _qualifier(word: str) -> bool:
+    """A word that may stand between "the" and a title: a name, a possessive, a noun."""
+    if word[:1].isupper() or _POSSESSIVE_END.search(word):
+        return True
+    return word.lower() not in STOPWORDS and word.lower() not in _DETERMINERS
+
+
+def _qualifiers(gap_words: list[str], owner: list[str]) -> _Qualifiers:
+    hard, soft = [], list(owner)
+    for w in gap_words:
+        bare = _POSSESSIVE_END.sub("", w)
+        if w[:1].isupper() and bare == w and not owner:
+            hard.append(w)
+        elif w.lower() not in _GAP_IGNORED:
+            soft.append(bare)
+    return _Qualifiers(tuple(hard), tuple(soft))
+
+
+# Words between "the" and a title that say nothing about whose title it is.
+_GAP_IGNORED = _words("new current incumbent former then city's town's company's")
+
+
+def _contains(role: str, word: str) -> bool:
+    stem = word.casefold()[:4]
+    return any(r.startswith(stem) for r in role_key(role).replace(",", " ").split())
+
+
+def _choose(
+    held: list[_Held],
+    qualifiers: _Qualifiers,
+    since: dt.date | None,
+    until: dt.date | None,
+    doc: str | None,
+) -> list[tuple[str, str]] | None:
+    """(speaker, their role) of each holder of a role, the one meant first: the roles that fit
+    the words around the title best, then most turns in the document, else in the period,
+    else overall. None when a name before the title fits no holder."""
+    if qualifiers.hard:
+        held = [h for h in held if all(_contains(h.role, w) for w in qualifiers.hard)]
+        if not held:
+            return None
+    if qualifiers.soft:
+        fit = {id(h): sum(_contains(h.role, w) for w in qualifiers.soft) for h in held}
+        best = max(fit.values())
+        if best:
+            held = [h for h in held if fit[id(h)] == best]
+    if doc is not None:
+        held = [h for h in held if h.doc_id == doc] or held
+    if since is not None or until is not None:
+        low, high = since or dt.date.min, until or dt.date.max
+        held = [h for h in held if h.date is not None and low <= h.date <= high] or held
+    turns: Counter[str] = Counter()
+    roles: dict[str, Counter[str]] = defaultdict(Counter)
+    for h in held:
+        turns[h.speaker] += h.turns
+        roles[h.speaker][h.role] += h.turns
+    ranked = sorted(turns, key=lambda s: (-turns[s], s))
+    return [(s, roles[s].most_common(1)[0][0]) for s in ranked]
+
+
+def _role_match(phrase: str, start: int, end: int, holders: list[tuple[str, str]]) -> NameMatch:
+    (speaker, role), others = holders[0], holders[1:]
+    note = ""
+    if others:
+        also = "; ".join(f"{name} ({r})" for name, r in others[:4])
+        more = f" and {len(others) - 4} more" if len(others) > 4 else ""
+        note = f"“{phrase}” is taken to be {speaker} ({role}); also {also}{more}."
+    return NameMatch(speaker, start, end, False, phrase, role, tuple(n for n, _ in others), note)
 
 
 # ---------------------------------------------------------------- dates
@@ -408,6 +737,63 @@ _FOLLOW_UP_START = re.compile(
     re.IGNORECASE,
 )
 _PERSON_PRONOUN = re.compile(r"\b(he|she|they|him|her|them|his|hers|their)\b", re.IGNORECASE)
+_BACK_WORDS = _words("it its that this these those there one ones")
+_NUMBER_WORDS = _words("no any every each only which the")
+_PREPOSITIONS = _words(
+    """about on of for with to from in at by after before during over against behind regarding
+    like than into under without"""
+)
+_AUXILIARIES = _words(
+    "is was are were does did do will would can could has have had should might must may"
+)
+_TIME_NOUNS = _words(
+    "year years month months week weeks day days time times morning afternoon evening point moment stage period"
+)
+_DETERMINER_WORDS = _words("the a an his her their its this that these those our my your some any")
+
+
+def refers_back(text: str) -> bool:
+    """Whether `text` points back with "it", "that", "this", "there" (not "Is there …?",
+    "Who said that …", "this year", "Is it true that …")."""
+    words = re.findall(r"[a-z][a-z'’]*", text.lower())
+    for i, word in enumerate(words):
+        if word not in _BACK_WORDS:
+            continue
+        before = words[i - 1] if i else ""
+        after = words[i + 1] if i + 1 < len(words) else ""
+        if word == "there":
+            existential = before in _AUXILIARIES or after in _AUXILIARIES | {
+                "be",
+                "been",
+                "seem",
+                "seems",
+            }
+            if not existential:
+                return True  # "What happened there?"
+            continue
+        if word == "its" or (word in ("one", "ones") and not after and before not in _NUMBER_WORDS):
+            return True  # "its budget", "How long does it take to train one?"
+        if after in _TIME_NOUNS:
+            continue  # "this year", "at that point"
+        if not after or before in _PREPOSITIONS:
+            return True  # "Why did he say that?", "What about it?", "about that plan"
+        if word == "it" and (i == 0 or before in _AUXILIARIES):
+            rest = words[i + 1 :]
+            dummy = (
+                "that" in rest
+                or "whether" in rest
+                or any(
+                    w == "to" and nxt not in _DETERMINER_WORDS
+                    for w, nxt in zip(rest, rest[1:], strict=False)
+                )
+            )
+            if not dummy:
+                return True  # "When will it open?" (not "Is it true that …", "… it take to build")
+        if word in ("that", "this") and i <= 1 and (i == 0 or before in _AUXILIARIES):
+            return True  # "Is that true?", "Does this include the port?"
+    return False
+
+
 _TOPIC_SCAFFOLD = _words("else more further another other also")
 
 
@@ -460,9 +846,14 @@ def understand(
     Filters given by the caller win; the question fills only the ones left open, and
     those are reported in `Query.implied` so the chat can show them as applied.
     """
-    names = speakers.find(question) if speakers is not None else []
-    speaking = [m for m in names if m.speaking]
     dates = parse_dates(question, latest)
+    period = (since, until) if since or until else (dates.since, dates.until) if dates else None
+    names = (
+        speakers.find(question, *(period or (None, None)), doc=doc) if speakers is not None else []
+    )
+    # A person named outright is the speaker before one a role stands for: "When the Austrian
+    # chancellor came to Moscow, how did Putin describe …".
+    speaking = sorted((m for m in names if m.speaking), key=lambda m: bool(m.phrase))
     who = bool(_WHO.match(question))
     implied: dict[str, Any] = {}
 
@@ -478,6 +869,9 @@ def understand(
     if query.speaker is None and speaking and not who:
         query.speaker = speaking[0].canonical
         implied["speaker"] = query.speaker
+        if speaking[0].alternatives:
+            query.ambiguous[speaking[0].phrase] = speaking[0].alternatives
+            query.notes = (speaking[0].note,)
     query.mentioned = tuple(
         dict.fromkeys(m.canonical for m in names if m.canonical != query.speaker)
     )
@@ -502,7 +896,7 @@ def understand(
             prev,
             pairs,
             names,
-            dates is not None,
+            dates.span if dates else None,
             implied,
             caller_speaker=speaker is not None,
         )
@@ -534,21 +928,43 @@ def _follow(
     prev: Query,
     pairs: list[tuple[str, Answer]],
     names: list[NameMatch],
-    has_dates: bool,
+    date_span: tuple[int, int] | None,
     implied: dict[str, Any],
     caller_speaker: bool,
 ) -> None:
-    """Carry the previous speaker, dates, topic, occasion and documents into a follow-up."""
+    """Carry the previous speaker, dates, topic, occasion and documents into a follow-up.
+
+    Only a question that refers back is one: it starts like a follow-up ("And …", "What
+    about …"), points back with a pronoun ("she", "it", "that", "there"), or is elliptical
+    (no topic and no one named: "Why?", "In 2023?", "What else?"). A self-contained question
+    starts fresh. What the follow-up states itself (a date, a
+    speaker) replaces what the previous question had.
+    """
     question = query.question
     own_topic = bool(query.topic)
+    cut = question if date_span is None else question[: date_span[0]] + question[date_span[1] :]
     starts_like_follow_up = bool(_FOLLOW_UP_START.match(question))
-    refers_to_person = bool(_PERSON_PRONOUN.search(question)) and not names
-    short = len(content_words(question)) <= 3
-    if not (starts_like_follow_up or refers_to_person or not own_topic or (short and not names)):
+    refers_to_person = bool(_PERSON_PRONOUN.search(cut)) and not names
+    refers_to_thing = refers_back(cut)
+    elliptical = not own_topic and not names  # a name is a subject: "Who is Walter Lind?"
+    if not (starts_like_follow_up or refers_to_person or refers_to_thing or elliptical):
         return
     query.follow_up = True
     _, prev_answer = pairs[-1]
     prev_filters = dict(prev_answer.filters)
+    if (
+        query.speaker is None
+        and not caller_speaker
+        and not query.who
+        and names
+        and not own_topic
+        and prev_filters.get("speaker")
+        and not any(m.speaking for m in names)
+    ):
+        # "What about Pell?" after "What did Voss say about the strike?": Pell replaces Voss.
+        query.speaker = names[0].canonical
+        implied["speaker"] = query.speaker
+        query.mentioned = tuple(m for m in query.mentioned if m != query.speaker)
     if query.speaker is None and not caller_speaker and not query.who and not names:
         prev_speaker = prev_filters.get("speaker")
         if prev_speaker is None and refers_to_person and prev_answer.quotes:
@@ -556,7 +972,7 @@ def _follow(
         if prev_speaker:
             query.speaker = prev_speaker
             implied["speaker"] = prev_speaker
-    if not has_dates and query.since is None and query.until is None:
+    if date_span is None and query.since is None and query.until is None:
         for key in ("since", "until"):
             value = prev_filters.get(key)
             if value is not None:
@@ -581,6 +997,8 @@ def _follow(
         query.search_text = f"{prev.search_text} {query.search_text}"
         query.exclude_spans = tuple((q.doc_id, q.start, q.end) for q in prev_answer.quotes)
     else:
-        # "And about Syria?": a new topic on the same occasion, with the same people.
-        query.search_text = f"{query.search_text} {context}"
+        # "And about Syria?": a new topic on the same occasion, with the same people; "When
+        # will it open?": "it" is what the previous question was about.
+        thing = prev.topic if refers_to_thing else ""
+        query.search_text = f"{query.search_text} {thing} {context}"
     query.search_text = re.sub(r"\s+", " ", query.search_text).strip()

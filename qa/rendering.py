@@ -41,6 +41,13 @@ def format_date(date: dt.date | None) -> str:
     return f"{date.day} {date:%B %Y}" if date else ""
 
 
+def speaker_or_role(speaker: str | None, role: str | None, unattributed: str) -> str:
+    """Who to cite: the speaker, else the role of a generic turn ("Question from the floor")."""
+    if speaker:
+        return speaker
+    return role[:1].upper() + role[1:] if role else unattributed
+
+
 def citation_parts(
     speaker: str | None,
     role: str | None,
@@ -50,9 +57,12 @@ def citation_parts(
     retranslated: bool = False,
     unattributed: str = "Unattributed",
 ) -> list[str]:
-    """Unescaped citation pieces — who (with role), event, date, place — shared by every renderer."""
-    who = speaker or unattributed
-    if role and role.lower() not in who.lower():
+    """Unescaped citation pieces — who (with role), event, date, place — shared by every renderer.
+
+    A turn by no one in particular is cited by its role: "Question from the floor · …".
+    """
+    who = speaker_or_role(speaker, role, unattributed)
+    if speaker and role and role.lower() not in who.lower():
         who = f"{who}, {role}"
     if retranslated:
         who = f"{who} (retranslated)"
@@ -148,8 +158,14 @@ def answer_to_markdown(answer: Answer, show_filters: bool = True) -> str:
                 "**Closest matches**\n\n" + "\n".join(hit_to_markdown(h) for h in answer.closest)
             )
     else:
+        if answer.note:
+            blocks.append(f"*{escape_markdown(answer.note)}*")
         if _WHO.match(answer.question):
-            names = list(dict.fromkeys(q.speaker or "Unattributed" for q in answer.quotes))
+            names = list(
+                dict.fromkeys(
+                    speaker_or_role(q.speaker, q.role, "Unattributed") for q in answer.quotes
+                )
+            )
             lead = f"**{escape_markdown(names[0])}**"
             if len(names) > 1:
                 others = ", ".join(escape_markdown(n) for n in names[1:])

@@ -17,6 +17,7 @@ class Hit:
     score: float
     dense_score: float | None = None
     bm25_score: float | None = None
+    rerank_score: float | None = None  # the reranker's logit, when it read this passage
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,10 @@ class Answer:
     # Filters in force: those given by the caller and those the question implied.
     filters: dict[str, Any] = field(default_factory=dict)
     implied_filters: dict[str, Any] = field(default_factory=dict)
+    # Filters the question implied that nothing matched, dropped to find these quotes
+    # (e.g. {"since": 2024-01-01, "until": 2024-12-31}); `note` says so in words.
+    relaxed: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
 
     def to_markdown(self) -> str:
         from qa.rendering import answer_to_markdown

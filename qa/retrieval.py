@@ -90,7 +90,7 @@ def _before(turns: list[Turn], index: int, budget: int, use_speaker: bool) -> li
         words = turns[i].text.split()
         take = words[-budget:] if words else []
         if take:
-            out.append(_labelled(turns[i].speaker, take, use_speaker))
+            out.append(_labelled(turns[i].index_label, take, use_speaker))
             budget -= len(take)
         i -= 1
     return out[::-1]
@@ -103,7 +103,7 @@ def _after(turns: list[Turn], index: int, budget: int, use_speaker: bool) -> lis
         words = turns[i].text.split()
         take = words[:budget]
         if take:
-            out.append(_labelled(turns[i].speaker, take, use_speaker))
+            out.append(_labelled(turns[i].index_label, take, use_speaker))
             budget -= len(take)
         i += 1
     return out
@@ -111,7 +111,8 @@ def _after(turns: list[Turn], index: int, budget: int, use_speaker: bool) -> lis
 
 def embed_text(p: Passage) -> str:
     """What the model embeds for a passage: the passage, labelled with its speaker."""
-    return f"{p.speaker}: {p.text}" if p.speaker else p.text
+    label = p.index_label or p.speaker  # "Question" for a generic turn
+    return f"{label}: {p.text}" if label else p.text
 
 
 def header_text(t: Transcript, settings: ContextSettings = DEFAULT_CONTEXT) -> str:
@@ -211,7 +212,8 @@ def index_texts(
     for p in passages:
         parts = [header] if header else []
         parts.extend(_before(turns, p.turn, settings.prev_words, settings.speaker))
-        parts.append(f"{p.speaker}: {p.text}" if settings.speaker and p.speaker else p.text)
+        label = p.index_label or p.speaker
+        parts.append(f"{label}: {p.text}" if settings.speaker and label else p.text)
         parts.extend(_after(turns, p.turn, settings.next_words, settings.speaker))
         out.append("\n".join(parts))
     return out
@@ -362,7 +364,11 @@ class Retriever:
     def _aliases(self, transcripts: Iterable[Transcript]) -> dict[str, str]:
         """Lower-cased alias -> canonical: the name, every label written, a unique surname."""
         pairs: Counter[tuple[str, str | None]] = Counter(
-            (u.speaker, u.label) for t in transcripts for u in t.turns if u.speaker
+            # A generic label ("Question") is no alias of a questioner who named themselves.
+            (u.speaker, u.label if u.index_label == u.speaker else None)
+            for t in transcripts
+            for u in t.turns
+            if u.speaker
         )
         votes: dict[str, Counter[str]] = defaultdict(Counter)
         for (speaker, label), count in pairs.items():
@@ -386,6 +392,15 @@ class Retriever:
     def resolve_speaker(self, name: str) -> str | None:
         return self.aliases.get(_norm(name)) if name else None
 
+    def speaker_roles(self) -> Counter[tuple[str, str, str, dt.date | None]]:
+        """Turns per (canonical speaker, role, document, date): who holds which title, where."""
+        counts: Counter[tuple[str, str, str, dt.date | None]] = Counter()
+        for t in self.snapshot.transcripts.values():
+            counts.update(
+                (u.speaker, u.role, t.doc_id, t.date) for u in t.turns if u.speaker and u.role
+            )
+        return counts
+
     # -- stored sentences ------------------------------------------------------------------
 
     def _passage_rows(self) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], list[int]]]:
@@ -398,6 +413,10 @@ class Retriever:
                 by_turn[(p.doc_id, p.turn)].append(i)
             self._rows = (by_start, dict(by_turn))
         return self._rows
+
+    def passages_of_turn(self, doc_id: str, turn: int) -> list[Passage]:
+        """The indexed passages of one turn, in reading order."""
+        return [self.passages[r] for r in self._passage_rows()[1].get((doc_id, turn), [])]
 
     def passage_sentences(self, passage: Passage) -> tuple[np.ndarray, np.ndarray] | None:
         """(spans, float32 vectors) of the passage's sentences as indexed; None if not stored."""
@@ -633,7 +652,9 @@ class Retriever:
         if self._names is None:
             from qa.query import SpeakerNames
 
-            self._names = SpeakerNames(self.speakers(), self.resolve_speaker)
+            self._names = SpeakerNames(
+                self.speakers(), self.resolve_speaker, roles=self.speaker_roles()
+            )
         return self._names
 
     def _hits(

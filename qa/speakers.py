@@ -38,7 +38,7 @@ GENERIC_ROLES = _words(
     """participant participants moderator host presenter interpreter translator correspondent
     journalist reporter member members speaker man woman men women child children student
     students pupil pupils guest guests announcer narrator operator volunteer volunteers
-    representative everyone"""
+    representative everyone interviewer caller callers listener viewer"""
 )
 # Lowercase words allowed after a generic head ("Question from the audience", "Response from the hall").
 _GENERIC_TAIL = _words("from the of a an in at to on hall floor room audience member members")
@@ -55,7 +55,7 @@ ROLE_WORDS = _words(
     spokesman spokeswoman ombudsman administrator plenipotentiary auditor partner owner
     chairmen members member head-of-state pilot cosmonaut astronaut ceo-chairman councillor
     counsellor mufti archbishop bishop cardinal pope abbot rabbi imam ataman hetman viceroy
-    honorary general-director
+    honorary general-director interviewer caller
     """
 )
 
@@ -131,7 +131,10 @@ def is_generic(label: str) -> bool:
     head = words[0].lower().strip(",")
     if head in GENERIC_HEADS:
         return True
-    if head in GENERIC_ROLES or (len(words) == 2 and words[1].lower() in GENERIC_ROLES):
+    if head in GENERIC_ROLES or (
+        # "Audience member", "Forum participant"; not "Mikhail Men": two capitals are a name.
+        len(words) == 2 and words[1].lower() in GENERIC_ROLES and not words[1][:1].isupper()
+    ):
         # A generic role unless a name follows it.
         return len(words) <= 2 and not (
             len(words) == 2 and _is_capitalised(words[1]) and words[1].lower() not in GENERIC_ROLES
@@ -310,6 +313,214 @@ def _name_start(words: list[str]) -> int:
     return i
 
 
+# --------------------------------------------------------------------------- generic turns
+# A turn labelled "Question", "Remark", "Audience member" … is by no one in particular: it
+# gets no speaker (the speaker list holds people) but a role that says what it is, unless the
+# questioner names themselves in its first words ("Lucy Tran, Harbour Vale Courier. …").
+
+# Generic heads whose turns come from the floor: only these can carry a self-introduction.
+_FLOOR_HEADS = _words(
+    """question questions remark remarks comment comments audience voice voices participant
+    participants member members man woman guest guests student students pupil pupils caller
+    callers listener viewer"""
+)
+# The role of a bare generic label, where "Question" alone would say too little.
+_BARE_ROLES = {
+    "question": "question from the floor",
+    "questions": "question from the floor",
+    "remark": "remark from the floor",
+    "remarks": "remark from the floor",
+    "comment": "comment from the floor",
+    "comments": "comment from the floor",
+}
+# Capitalised first words of place names, never of a person's first name ("Saudi Arabia, …").
+_PLACE_STARTS = _words(
+    """North South East West Northern Southern Eastern Western Central Middle Far Near New
+    Saudi United Great Sri Costa Latin Hong Puerto Burkina Sierra San Santa Los Las St Saint
+    Mount Lake Cape Port Fort Upper Lower Greater Soviet European Asian African Arab"""
+)
+# Capitalised words that are not part of a self-introduced name.
+_NOT_NAME = _words(
+    """Mr Mrs Ms Miss Madam Mister Sir Dear Lord Lady Colleagues Friends Ladies Gentlemen
+    Russia Russian America American China Chinese Europe Ukraine Moscow God Yes No OK Okay"""
+)
+# Titles a questioner's affiliation never starts with: "Angela Merkel, Chancellor of Germany."
+_OFFICE_STARTS = _words(
+    "president prime minister chancellor king queen governor mayor ambassador emir sultan"
+)
+# Words that make the text after a name a clause, not an outlet ("Vladimir Putin, you said …").
+_OUTLET_CLAUSE = _words(  # no "i": lowercase, it is a word of a name ("Argumenty i Fakty")
+    """we you he she it they is are was were be been am have has had will would can could
+    shall should may might must do does did said says say think believe know want like
+    this that these those there here what which who whom why how not my our your his its their
+    me us him them so but if then also just only very now because when where"""
+)
+# Words of outlets' names: "Associated Press, Vladimir Isachenkov." puts the outlet first.
+_MEDIA_WORDS = _words(
+    """press news radio tv television channel agency times post gazette gazeta journal courier
+    review weekly daily herald tribune magazine newspaper broadcasting broadcaster media novosti
+    pravda vedomosti izvestia kommersant fm service network online"""
+)
+_AGAIN = re.compile(r"(?:,?\s+(?:again|too|once more|as well))+\s*$", re.IGNORECASE)
+_VOCATIVE = re.compile(
+    r"^(?:(?:good\s+(?:morning|afternoon|evening|day)|hello|hi|thank\s+you|thanks)[,!]?\s+)?"
+    r"(?:(?:mr|mrs|ms|madam|mister|dear)\.?\s+[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)?[,!]\s+)?",
+    re.IGNORECASE,
+)
+_INTRO_VERB = re.compile(r"^(?:my\s+name\s+is|i\s+am|i[’']m|this\s+is)\s+", re.IGNORECASE)
+# A sentence ends at . ! ? followed by a capital, unless the dot closes a title or an initial.
+_SENTENCE_BREAK = re.compile(
+    r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\b[A-Z])[.!?…]+[”\"»]?\s+(?=[«“\"(\[]?[A-Z])"
+)
+
+
+def generic_name(label: str | None) -> str | None:
+    """The label a generic turn goes by, notes removed ("Question (retranslated)" → "Question").
+
+    None for a person's label. This is the name such turns had before they lost their speaker,
+    and what the indexed text still calls them: "Question: …" tells retrieval what a turn is.
+    """
+    if not label:
+        return None
+    return _generic_name(label)
+
+
+@lru_cache(maxsize=4096)
+def _generic_name(label: str) -> str | None:
+    if not is_generic(label):
+        return None
+    core, _ = _strip_paren(clean_label(label))
+    return core or clean_label(label)
+
+
+def generic_role(label: str) -> str:
+    """What a generic turn is, as a citation shows it: "question from the floor", "moderator",
+    "question from Perm Territory", "voice from the audience"."""
+    core = generic_name(label) or " ".join(label.split())
+    if core.isupper():
+        core = core.lower()
+    head, _, rest = core.partition(" ")
+    bare = _BARE_ROLES.get(head.lower()) if not rest else None
+    return bare or head.lower() + (f" {rest}" if rest else "")
+
+
+def _first_sentences(text: str, n: int) -> list[str]:
+    head = " ".join(text[:600].split())
+    parts = _SENTENCE_BREAK.split(head, maxsplit=n)
+    return [p.strip() for p in parts[:n] if p.strip()]
+
+
+def _name_word(word: str) -> bool:
+    """A capitalised name word: "Lucy", "O’Rourke", "Jean-Paul", "Diário"; not "RIA", "Mr"."""
+    bare = word.replace("’", "'")
+    if not bare or not bare[0].isupper() or word in _NOT_NAME or word in _SENTENCE_OPENERS:
+        return False
+    letters = bare.replace("'", "").replace("-", "")
+    if not letters.isalpha() or len(letters) < 2:
+        return False
+    return not (bare.isupper() and len(letters) > 1)  # acronyms ("RIA", "TASS") are outlets
+
+
+def _self_name(words: list[str]) -> str | None:
+    """`words` as a person's full name (2-4 words, particles inside), or None."""
+    if not 2 <= len(words) <= 4 or words[0] in _PLACE_STARTS:
+        return None
+    for i, w in enumerate(words):
+        inner = 0 < i < len(words) - 1
+        if w.casefold() in ROLE_WORDS:
+            return None
+        if not (_name_word(w) or (inner and w.lower() in NAME_PARTICLES)):
+            return None
+    return " ".join(words)
+
+
+def _outlet(text: str) -> str | None:
+    """`text` as a questioner's outlet or organisation ("Harbour Vale Courier"), or None."""
+    text = _AGAIN.sub("", text.strip().rstrip(".!…").strip()).strip(" ,")
+    text = re.sub(r"^(?:from|of|with)\s+", "", text)  # "Oleg Kashtanov, from the newspaper …"
+    words = text.split()
+    if not words or len(words) > 14 or words[0].casefold() in _OFFICE_STARTS:
+        return None
+    bare = [re.sub(r"[\[\]()«»“”\"]", "", w).strip(",") for w in words]
+    if any(
+        b.lower() in _OUTLET_CLAUSE or b.replace("’", "'") in ("I", "I'm", "I've") for b in bare
+    ):
+        return None  # "Vladimir Putin, you said …", "…, I’m from the Republic of Tuva"
+    if not any(b[:1].isupper() or b[:1].isdigit() for b in bare):
+        return None
+    return text
+
+
+def self_introduction(text: str) -> tuple[str, str | None] | None:
+    """(name, outlet) when a turn opens with its speaker introducing themselves, else None.
+
+    Conservative on purpose: a full name (two to four capitalised words, no title) and then a
+    comma and an outlet ("Lucy Tran, Harbour Vale Courier."), "from" and an outlet ("Veronika
+    Romanenkova from ITAR-TASS."), or "My name is / I am / This is" and the name, in the
+    first sentence, or in the second after a short opening ("Good afternoon. Ivan Petrov, RIA
+    Novosti."); an outlet may come first ("RIA Novosti, Yelena Glushakova."). "Mr President,
+    …", "Russia, China, India …" and "Vladimir Putin, you said …" name no one.
+    """
+    sentences = _first_sentences(text, 3)
+    for i, sentence in enumerate(sentences[:2]):
+        if i == 1 and (len(sentences[0].split()) > 8 or sentences[0].endswith("?")):
+            break  # only after a short opening: "Good afternoon.", "Mr President, thank you."
+        found = _introduces(sentence)
+        if found:
+            return found
+    return None
+
+
+def _introduces(sentence: str) -> tuple[str, str | None] | None:
+    s = sentence.strip()
+    s = s[_VOCATIVE.match(s).end() :]  # type: ignore[union-attr]  # the pattern matches ""
+    verb = _INTRO_VERB.match(s)
+    if verb:
+        s = s[verb.end() :]
+    s = s.rstrip(" .!?…")
+    head, comma, tail = s.partition(",")
+    words = head.split()
+    if verb:
+        # "My name is Dina Gazaliyeva, I represent …", "I am Alexander Kolesnichenko from AiF".
+        before_from, _, after_from = head.partition(" from ")
+        name = _self_name(before_from.split()) if after_from else _self_name(words)
+        if name is None:
+            return None
+        return name, _outlet(after_from) if after_from else (_outlet(tail) if comma else None)
+    if comma:
+        if _is_outlet_name(words):
+            # "Associated Press, Vladimir Isachenkov.", "RIA Novosti, Yelena Glushakova."
+            name = _self_name(tail.split())
+            return (name, head.strip()) if name and "," not in tail else None
+        name = _self_name(words)
+        outlet = _outlet(tail) if name else None
+        return (name, outlet) if name and outlet else None
+    before_from, sep, after_from = head.partition(" from ")
+    if sep and after_from[:1].isupper():
+        name = _self_name(before_from.split())
+        outlet = _outlet(after_from) if name else None
+        return (name, outlet) if name and outlet else None
+    return None
+
+
+def _is_outlet_name(words: list[str]) -> bool:
+    """Words that name an outlet, not a person: a media word ("Press") or an acronym ("RIA")."""
+    bare = [w.strip(".,") for w in words]
+    return any(w.lower() in _MEDIA_WORDS or (w.isupper() and len(w) > 1) for w in bare)
+
+
+def generic_speaker(label: str, text: str) -> tuple[str | None, str]:
+    """(speaker, role) of a turn with a generic label: the questioner's own name and outlet
+    when they give them, else no speaker and what the turn is ("question from the floor")."""
+    head = (generic_name(label) or label).split()[0].lower().strip(",")
+    if head in _FLOOR_HEADS:
+        found = self_introduction(text)
+        if found:
+            name, outlet = found
+            return name, outlet or generic_role(label)
+    return None, generic_role(label)
+
+
 # --------------------------------------------------------------------------- aliases
 
 
@@ -432,7 +643,8 @@ def canonical_map_for_document(
         for lab in labels:
             name = " ".join(lab.split())
             override = aliases.lookup(lab) if aliases else None
-            result[lab] = SpeakerLabel(lab, override or name, None, False, is_generic(name))
+            generic = is_generic(name) and not override
+            result[lab] = SpeakerLabel(lab, override or name, None, False, generic)
         return result
     persons = list(persons)
     known = {b for b in (_strip_paren(clean_label(lab))[0] for lab in labels) if _is_person_name(b)}
@@ -446,7 +658,8 @@ def canonical_map_for_document(
     for lab, p in parts.items():
         override = aliases.lookup(lab, p.name) if aliases else None
         if override:
-            result[lab] = replace(p, name=override)
+            # The user's alias file names a person, even for a generic label.
+            result[lab] = replace(p, name=override, generic=False)
             continue
         name, role = p.name, p.role
         if not p.generic and len(name.split()) == 1:

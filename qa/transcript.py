@@ -9,22 +9,36 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from qa.speakers import generic_name
+
 
 @dataclass(frozen=True, slots=True)
 class Turn:
     """One speaker's uninterrupted contribution (or a narrative block with no speaker)."""
 
     index: int
-    speaker: str | None  # canonical name; None for narrative text that no one speaks
+    # Canonical name; None for narrative text that no one speaks and for generic turns
+    # ("Question", "Remark") whose speaker did not say who they are.
+    speaker: str | None
     # The label exactly as written in the source ("President of Russia Vladimir Putin").
     label: str | None
-    role: str | None  # title taken from the label ("President of Russia")
+    # Title taken from the label ("President of Russia"); for a generic turn, what it is
+    # ("question from the floor") or the outlet the questioner named ("Harbour Vale Courier").
+    role: str | None
     text: str
     start: int
     end: int
     retranslated: bool = False
     time_start: float | None = None  # seconds, for formats with timestamps
     time_end: float | None = None
+
+    @property
+    def index_label(self) -> str | None:
+        """Who the indexed text says speaks: the canonical name, or for a generic turn its label
+        without notes ("Question"), also when the questioner named themselves: "Question: …"
+        tells retrieval what kind of turn it is. None for narrative."""
+        generic = generic_name(self.label)
+        return generic if generic is not None else self.speaker
 
 
 @dataclass(slots=True)
@@ -68,6 +82,8 @@ class Passage:
     start: int
     end: int
     retranslated: bool = False
+    # The speaker label of the indexed text (`Turn.index_label`); None: the speaker, if any.
+    index_label: str | None = None
 
     @classmethod
     def of(cls, transcript: Transcript, turn: int, start: int, end: int) -> Passage:
@@ -85,4 +101,5 @@ class Passage:
             start=start,
             end=end,
             retranslated=t.retranslated,
+            index_label=t.index_label,
         )

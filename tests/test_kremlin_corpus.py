@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from qa import CorpusLoad, chunk, load_corpus
+from qa.speakers import generic_name
 from qa.transcript import Transcript
 
 pytestmark = pytest.mark.shared
@@ -66,14 +67,17 @@ def test_all_kremlin_files_parse(kremlin: CorpusLoad) -> None:
 def test_kremlin_turn_figures(kremlin: CorpusLoad) -> None:
     turns = [turn for t in kremlin.transcripts for turn in t.turns]
     assert 15_000 <= len(turns) <= 15_600  # measured 15,311
-    with_speaker = [turn for turn in turns if turn.speaker]
-    assert 14_050 <= len(with_speaker) <= 14_650  # measured 14,349
+    labelled = [turn for turn in turns if turn.label is not None]
+    assert 14_050 <= len(labelled) <= 14_650  # measured 14,349
+    # "Question", "Remark" … are no one, unless the questioner says who they are.
+    by_people = [turn for turn in turns if turn.speaker]
+    assert 13_400 <= len(by_people) <= 13_950  # measured 13,674
     paragraphs = [
-        turn.speaker is not None for turn in turns for line in turn.text.split("\n") if line.strip()
+        turn.label is not None for turn in turns for line in turn.text.split("\n") if line.strip()
     ]
     share = sum(paragraphs) / len(paragraphs)
     assert 0.955 <= share <= 0.97  # measured 0.962 of 51,611 body paragraphs
-    narrative_only = sum(not any(x.speaker for x in t.turns) for t in kremlin.transcripts)
+    narrative_only = sum(not any(x.label for x in t.turns) for t in kremlin.transcripts)
     assert narrative_only <= 50  # measured 42: articles and summary-only pages
     assert 200 <= sum(turn.retranslated for turn in turns) <= 260  # measured 231
 
@@ -84,6 +88,14 @@ def test_kremlin_speakers(kremlin: CorpusLoad) -> None:
     assert top == "Vladimir Putin" and n >= 6800  # measured 6,954
     assert 1150 <= len(counts) <= 1250  # measured 1,190 distinct canonical speakers
     assert not [name for name in counts if "President of" in name]
+    assert not {"Question", "Remark", "Reply", "Response", "Operator"} & set(counts)
+    # Journalists who introduce themselves ("Question: Ivan Petrov, RIA Novosti. …") are named.
+    asked = [
+        u for t in kremlin.transcripts for u in t.turns if u.label and u.label[:8] == "Question"
+    ]
+    named = [u for u in asked if u.speaker]
+    assert 420 <= len(asked) <= 470 and 40 <= len(named) <= 70  # measured 446 and 50
+    assert all(u.index_label == generic_name(u.label) for u in asked)  # as indexed before
     # Other titles appear only as title-only labels ("Minister of Justice: …", no name to split
     # off): a few, never carrying a separate role.
     titled = {name for name in counts if ROLE_WORDS_IN_NAMES.search(name)}

@@ -46,7 +46,8 @@ def test_jsonl_with_metadata_line(fixtures_dir: Path) -> None:
     t = load_transcript(fixtures_dir / "ingest" / "schema.jsonl")
     assert t.title == "Night shift radio call-in"
     assert t.date == dt.date(2021, 3, 3)  # "March 3, 2021"
-    assert [x.speaker for x in t.turns] == ["Kim Aldo", "Caller", "Kim Aldo"]
+    assert [x.speaker for x in t.turns] == ["Kim Aldo", None, "Kim Aldo"]  # "Caller": no one
+    assert t.turns[1].role == "caller" and t.turns[1].index_label == "Caller"
     assert t.turns[0].role == "Host"
     _check_offsets(t)
 

@@ -30,9 +30,11 @@ def test_turns_labels_and_continuations(basic) -> None:
         "Ruth Okafor",
         "Tom Weller",
         "Ruth Okafor",
-        "Question",
+        None,  # "Question": no one in particular
         "Tom Weller",
     ]
+    assert basic.turns[3].label == "Question" and basic.turns[3].index_label == "Question"
+    assert basic.turns[3].role == "question from the floor"
     first = basic.turns[0]
     assert first.role == "Chair" and first.label == "Chair Ruth Okafor"
     assert (

@@ -190,3 +190,237 @@ def test_a_fresh_question_is_not_a_follow_up(names: SpeakerNames) -> None:
 def test_bad_history_items_are_rejected(names: SpeakerNames) -> None:
     with pytest.raises(TypeError, match="history items"):
         understand("And Syria?", names, LATEST, history=["not a pair"])
+
+
+# ---------------------------------------------------------------- corpus/: roles and follow-ups
+
+
+@pytest.fixture(scope="module")
+def corpus_names(corpus_dir) -> tuple[SpeakerNames, dt.date]:
+    """The name finder an index of corpus/ builds, from parsing alone (no model)."""
+    from collections import Counter
+
+    from qa import load_corpus
+
+    transcripts = load_corpus(corpus_dir).transcripts
+    turns = Counter(u.speaker for t in transcripts for u in t.turns if u.speaker)
+    roles = Counter(
+        (u.speaker, u.role, t.doc_id, t.date)
+        for t in transcripts
+        for u in t.turns
+        if u.speaker and u.role
+    )
+    speakers = [s for s, _ in sorted(turns.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return SpeakerNames(speakers, roles=roles), max(t.date for t in transcripts if t.date)
+
+
+@pytest.mark.parametrize(
+    ("question", "speaker"),
+    [
+        ("What did the mayor say about the seawall?", "Elena Marsh"),
+        ("What did the Mayor promise the residents of Lowmarsh?", "Elena Marsh"),
+        ("What is the mayor's view on the port?", "Elena Marsh"),
+        ("What did the Chief Medical Officer say about the vaccine?", "Ines Halloran"),
+        ("What did the CMO say about side effects?", "Ines Halloran"),
+        ("What did the chief executive say about dredging?", "Harlan Reeve"),
+        ("What did the CEO promise about jobs?", "Harlan Reeve"),
+        ("What did the deputy mayor say about the contingency?", "Rafael Quint"),
+        ("What did the mayor of Porto Lírio say about the corridor?", "Joana Matos"),
+        ("What did the Porto Lírio mayor say about the corridor?", "Joana Matos"),
+        ("What did the Speaker say about the vote?", "Agnes Whitlow"),
+    ],
+)
+def test_a_role_stands_for_the_person_holding_it(corpus_names, question: str, speaker: str) -> None:
+    names, latest = corpus_names
+    query = understand(question, names, latest)
+    assert query.speaker == speaker
+    assert query.implied["speaker"] == speaker
+    assert "mayor" not in query.topic and "officer" not in query.topic
+
+
+def test_a_role_held_by_several_people_says_so(corpus_names) -> None:
+    names, latest = corpus_names
+    query = understand("What did the mayor say about the seawall?", names, latest)
+    assert query.speaker == "Elena Marsh"  # most turns
+    assert query.ambiguous == {"the mayor": ("Joana Matos",)}
+    assert len(query.notes) == 1 and "Joana Matos (Mayor of Porto Lírio)" in query.notes[0]
+    assert query.topic == "seawall"
+    assert understand("What did Elena Marsh say?", names, latest).notes == ()
+
+
+def test_a_role_as_the_object_is_not_the_speaker(corpus_names) -> None:
+    names, latest = corpus_names
+    query = understand("What did Voss ask the mayor?", names, latest)
+    assert query.speaker == "Nadia Voss" and query.mentioned == ("Elena Marsh",)
+    assert understand("What did the city say about the mayor?", names, latest).speaker is None
+    # Plain words are not titles: "the speaker", "the head".
+    assert understand("What did the speaker say about meals?", names, latest).speaker is None
+    assert understand("What did the French mayor say?", names, latest).speaker is None
+
+
+def test_role_holders_prefer_the_document_then_the_period_then_most_turns() -> None:
+    roles = {
+        ("François Hollande", "President of France", "d2016", dt.date(2016, 5, 1)): 10,
+        ("Emmanuel Macron", "President of France", "d2019", dt.date(2019, 5, 1)): 5,
+        ("Vladimir Putin", "President of Russia", "d2019", dt.date(2019, 5, 1)): 100,
+    }
+    names = SpeakerNames(["Vladimir Putin", "François Hollande", "Emmanuel Macron"], roles=roles)
+    ask = "What did the President of France say about Syria"
+    assert understand(f"{ask}?", names, LATEST).speaker == "François Hollande"
+    assert understand(f"{ask}?", names, LATEST).ambiguous == {
+        "the President of France": ("Emmanuel Macron",)
+    }
+    assert understand(f"{ask} in 2019?", names, LATEST).speaker == "Emmanuel Macron"
+    assert understand(f"{ask}?", names, LATEST, doc="d2019").speaker == "Emmanuel Macron"
+    assert understand("What did the president say?", names, LATEST).speaker == "Vladimir Putin"
+    assert understand("What did the PM say?", names, LATEST).speaker is None  # no one holds it
+
+
+def _history(names: SpeakerNames, latest: dt.date, *questions: str) -> list:
+    history: list = []
+    for q in questions:
+        query = understand(q, names, latest, history=history)
+        speaker = query.speaker or "Elena Marsh"
+        history.append((q, _answer(q, speaker, f"doc-{len(history)}", query.filters)))
+    return history
+
+
+def test_a_self_contained_question_starts_fresh(corpus_names) -> None:
+    names, latest = corpus_names
+    history = _history(names, latest, "What did Gideon Pell offer?")
+    assert history[0][1].filters == {"speaker": "Gideon Pell"}
+    query = understand("How long did the strike last?", names, latest, history=history)
+    assert not query.follow_up
+    assert query.filters == {} and query.implied == {} and query.boost_docs == ()
+    history = _history(
+        names,
+        latest,
+        "What did Elena Marsh say about the seawall in 2024?",
+        "How much did the satellite mission cost?",
+    )
+    query = understand("Who is Walter Lind?", names, latest, history=history)
+    assert not query.follow_up and query.boost_docs == () and query.exclude_spans == ()
+    assert query.since is None and query.until is None and query.doc is None
+    assert query.speaker in (None, "Walter Lind")  # his own name, never an inherited one
+
+
+def test_a_follow_ups_new_date_replaces_the_old_one(corpus_names) -> None:
+    names, latest = corpus_names
+    history = _history(names, latest, "What did Elena Marsh say about the seawall in 2024?")
+    assert history[0][1].filters["since"] == dt.date(2024, 1, 1)
+    for follow_up in ("What about in 2023?", "And in 2023?"):
+        query = understand(follow_up, names, latest, history=history)
+        assert query.follow_up
+        assert (query.since, query.until) == (dt.date(2023, 1, 1), dt.date(2023, 12, 31))
+        assert query.speaker == "Elena Marsh" and query.topic == "seawall"
+        assert query.implied["since"] == dt.date(2023, 1, 1)
+
+
+def test_a_follow_ups_new_speaker_replaces_the_old_one(corpus_names) -> None:
+    names, latest = corpus_names
+    history = _history(names, latest, "What did Nadia Voss say about the strike in 2023?")
+    query = understand("What about Pell?", names, latest, history=history)
+    assert query.follow_up and query.speaker == "Gideon Pell" and query.topic == "strike"
+    assert query.since == dt.date(2023, 1, 1)
+    query = understand("And what did the mayor say?", names, latest, history=history)
+    assert query.speaker == "Elena Marsh"
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "Why?",
+        "What else?",
+        "And the budget?",
+        "How about the port?",
+        "What did she say about fares?",
+        "When will it be finished?",
+        "Is that true?",
+        "Who said that?",
+        "What happened there?",
+        "What did they decide about that plan?",
+    ],
+)
+def test_questions_that_refer_back_are_follow_ups(corpus_names, follow_up: str) -> None:
+    names, latest = corpus_names
+    history = _history(names, latest, "What did Nadia Voss say about the seawall?")
+    query = understand(follow_up, names, latest, history=history)
+    assert query.follow_up
+    assert query.boost_docs == ("doc-0",)
+    if not query.who:
+        assert query.speaker == "Nadia Voss"
+
+
+@pytest.mark.parametrize(
+    "fresh",
+    [
+        "Is there a Kestrel-2?",
+        "Who said that the vaccine was safe to take with the flu jab?",
+        "Is it true that the strike lasted 27 days?",
+        "How much will it cost to build the tram line?",
+        "What was agreed about the port expansion in February 2024?",
+        "What did Samir Haddad say about school meals?",
+        "What is this year's flood defence budget?",
+    ],
+)
+def test_questions_with_their_own_subject_are_not_follow_ups(corpus_names, fresh: str) -> None:
+    names, latest = corpus_names
+    history = _history(names, latest, "What did Nadia Voss say about the seawall?")
+    query = understand(fresh, names, latest, history=history)
+    assert not query.follow_up and query.boost_docs == ()
+    assert query.speaker != "Nadia Voss"
+
+
+def test_roles_are_found_by_their_words_around_the_title() -> None:
+    day = dt.date(2024, 7, 25)
+    roles = {
+        ("Dana Whitfield", "Chief Financial Officer", "call", day): 6,
+        ("Rebecca Thorne", "Chief Executive Officer", "call", day): 9,
+        ("Peter Vance", "Chief Executive of Calder Valley Water", "meeting", day): 4,
+        ("Olwen Pryce", "Chair of the Transport Committee", "hearing", day): 5,
+        ("Anjali Rowe", "Leader of Brackenford City Council", "meeting", day): 3,
+        ("Maya Lindqvist", "Host", "podcast", day): 8,
+        ("Michael Feld", "Granite Hill Capital", "call", day): 2,
+        ("Tariq Hussain", "Caller from Netherby, car wash owner", "phone-in", day): 2,
+        ("Sergei Shoigu", "Defence Minister", "council", day): 7,
+        ("Sergei Lavrov", "Foreign Minister", "council", day): 9,
+        ("Emmanuel Macron", "President of France", "visit", day): 3,
+    }
+    speakers = sorted({k[0] for k in roles} | {"France"})
+    names = SpeakerNames(speakers, roles=roles)
+    cases = {
+        "What did Halden's CFO say about margins?": "Dana Whitfield",
+        "What did Halden's finance chief say about the buyback?": "Dana Whitfield",
+        "What did the water company's chief executive say about compensation?": "Peter Vance",
+        "What did Calder Valley Water's chief executive say about the cost?": "Peter Vance",
+        "What did the CEO say about Rotterdam?": "Rebecca Thorne",  # most turns
+        "What did the committee chair say would happen next?": "Olwen Pryce",
+        "What did the council leader announce?": "Anjali Rowe",
+        "What did the podcast host ask Ines Okafor?": "Maya Lindqvist",
+        "What did the analyst from Granite Hill Capital ask about?": "Michael Feld",
+        "What did the Minister of Defence report?": "Sergei Shoigu",
+        "What did the President of France say?": "Emmanuel Macron",  # not the speaker "France"
+        "According to the caller from Netherby, what happened?": "Tariq Hussain",
+    }
+    for question, speaker in cases.items():
+        assert understand(question, names, LATEST).speaker == speaker, question
+    # The one asked is not the one speaking; a named person comes before a role.
+    assert understand("What was the caller from Netherby told?", names, LATEST).speaker is None
+    query = understand("When the CFO came in, how did Lavrov describe the talks?", names, LATEST)
+    assert query.speaker == "Sergei Lavrov" and query.mentioned == ("Dana Whitfield",)
+    assert understand("What did the Minister of Finance say?", names, LATEST).speaker is None
+
+
+def test_according_to_a_person_is_what_they_said(names: SpeakerNames) -> None:
+    assert understand("According to Putin, what drives the war?", names, LATEST).speaker == (
+        "Vladimir Putin"
+    )
+    query = understand("What did Lavrov say he was told?", names, LATEST)
+    assert query.speaker == "Sergei Lavrov"
+
+
+def test_one_at_the_end_points_back(corpus_names) -> None:
+    names, latest = corpus_names
+    history = _history(names, latest, "What did Nadia Voss say about new drivers?")
+    query = understand("How long does it take to train one?", names, latest, history=history)
+    assert query.follow_up and query.speaker == "Nadia Voss"

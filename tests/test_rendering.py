@@ -150,3 +150,28 @@ def test_implied_filters_are_named_unless_the_ui_shows_them() -> None:
 
 def test_escape_html() -> None:
     assert escape_html('<a href="x">&</a>') == "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+
+
+def test_a_turn_by_no_one_in_particular_is_cited_by_its_role(tmp_path) -> None:
+    from dataclasses import replace
+
+    from qa import load_transcript
+    from ui.render import citation_text, render_source
+
+    asked = replace(_quote("Will the fares go up?"), speaker=None, role="question from the floor")
+    md = quote_to_markdown(asked)
+    assert md.splitlines()[-1].startswith("> — Question from the floor · Meeting with")
+    who = Answer(question="Who asked about fares?", quotes=[asked], abstained=False)
+    assert who.to_markdown().startswith("**Question from the floor**")
+    narrative = replace(asked, role=None)
+    assert quote_to_markdown(narrative).splitlines()[-1].startswith("> — Unattributed · ")
+    assert "Question from the floor" in citation_text(
+        None, "question from the floor", "T", None, None
+    )
+    assert "Narrative (no speaker)" in citation_text(None, None, "T", None, None)
+    named = replace(asked, speaker="Lucy Tran", role="Harbour Vale Courier")
+    assert "> — Lucy Tran, Harbour Vale Courier · " in quote_to_markdown(named)
+
+    (tmp_path / "a.txt").write_text("Ann Lee: Hello.\nQuestion: Why now?\nAnn Lee: Because.\n")
+    html = render_source(load_transcript(tmp_path / "a.txt"), 1, (0, 0))
+    assert '<div class="tqa-turn-who">Question from the floor</div>' in html

@@ -311,3 +311,29 @@ def test_the_place_of_an_event_is_part_of_its_indexed_context(small_index: Path)
     old = {k: v for k, v in ContextSettings().as_dict().items() if k != "place"}
     assert context_from_dict(old).place is False
     assert context_from_dict(ContextSettings().as_dict()).place is True
+
+
+def test_generic_turns_keep_their_label_in_the_indexed_text(tmp_path: Path) -> None:
+    """A turn by no one in particular has no speaker, but the indexed text still says what it
+    is ("Question: …"), also when the questioner named themselves: vectors stay the same."""
+    from qa import load_transcript
+    from qa.chunking import chunk
+    from qa.retrieval import embed_text, index_texts
+
+    (tmp_path / "a.txt").write_text(
+        "Title: Briefing\nDate: 2024-03-01\n\n"
+        "Question: Lucy Tran, Harbour Vale Courier. When will the seawall be finished?\n"
+        "Elena Marsh: By the autumn.\n"
+        "Remark: And the cost?\n"
+    )
+    t = load_transcript(tmp_path / "a.txt")
+    passages = chunk(t)
+    assert [p.speaker for p in passages] == ["Lucy Tran", "Elena Marsh", None]
+    assert [embed_text(p) for p in passages] == [
+        "Question: Lucy Tran, Harbour Vale Courier. When will the seawall be finished?",
+        "Elena Marsh: By the autumn.",
+        "Remark: And the cost?",
+    ]
+    reply, remark = index_texts(t, passages)[1:]
+    assert "\nQuestion: Lucy Tran, Harbour" in reply  # the question before the reply
+    assert remark.endswith("Elena Marsh: By the autumn.\nRemark: And the cost?")

@@ -26,10 +26,10 @@ def test_speakers_are_canonical_and_most_turns_first(qa: TranscriptQA) -> None:
         "Mia Holm",
         "Karl Vik",
         "Lena Falk",
-        "Question",
     }
-    # Labels with a title are not separate speakers.
+    # Labels with a title are not separate speakers; "Question" is no one.
     assert "Minister of Transport Lena Falk" not in speakers
+    assert qa.resolve_speaker("Question") is None
 
 
 def test_resolve_speaker_from_any_alias(qa: TranscriptQA) -> None:
@@ -56,7 +56,8 @@ def test_documents_describe_the_index(qa: TranscriptQA) -> None:
 def test_transcript_comes_from_the_index_alone(qa: TranscriptQA) -> None:
     t = qa.transcript("press")
     assert t.title == "Press conference on the rail tunnel"
-    assert [u.speaker for u in t.turns] == ["Lena Falk", "Question", "Lena Falk"]
+    assert [u.speaker for u in t.turns] == ["Lena Falk", None, "Lena Falk"]
+    assert t.turns[1].role == "question from the floor" and t.turns[1].label == "Question"
     assert all(t.text[u.start : u.end] == u.text for u in t.turns)
     assert t.turns[0].role == "Minister of Transport"
     with pytest.raises(QueryError, match="no-such-doc"):

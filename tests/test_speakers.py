@@ -12,7 +12,10 @@ from qa import TranscriptError, load_corpus, load_transcript
 from qa.speakers import (
     AliasTable,
     canonical_map_for_document,
+    generic_role,
+    generic_speaker,
     is_generic,
+    self_introduction,
     split_label,
     unify_corpus_names,
 )
@@ -161,8 +164,10 @@ def test_alias_table_overrides_heuristics(tmp_path: Path) -> None:
 
 def test_alias_files_toml_and_json(tmp_path: Path, fixtures_dir: Path) -> None:
     vtt = fixtures_dir / "ingest" / "subtitles_voice.vtt"
-    plain = [t.speaker for t in load_transcript(vtt).turns]
-    assert plain == ["Mara Lind", "Reporter", "Mara Lind"]
+    plain = load_transcript(vtt).turns
+    # "Reporter" is no one in particular: no speaker, a role; an alias file can name them.
+    assert [t.speaker for t in plain] == ["Mara Lind", None, "Mara Lind"]
+    assert plain[1].role == "reporter" and plain[1].index_label == "Reporter"
     js = tmp_path / "aliases.json"
     js.write_text(json.dumps({"Harbourmaster Lind": ["Mara Lind"], "Press": "Reporter"}))
     for aliases in (js, json.loads(js.read_text())):
@@ -240,3 +245,187 @@ def test_unify_speakers_across_separately_loaded_batches(tmp_path: Path) -> None
     unify_speakers([a, b])
     assert b.turns[0].speaker == "Dmitry Medvedev" and b.turns[0].label == "Medvedev"
     assert load_corpus(tmp_path).transcripts[1].turns[0].speaker == "Dmitry Medvedev"
+
+
+# ---------------------------------------------------------------- generic turns are no one
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "outlet"),
+    [
+        (
+            "Lucy Tran, Harbour Vale Courier. Mayor, what happens now?",
+            "Lucy Tran",
+            "Harbour Vale Courier",
+        ),
+        (
+            "Lucy Tran, Harbour Vale Courier, again. Ms Castell, is 1.2 metres enough?",
+            "Lucy Tran",
+            "Harbour Vale Courier",
+        ),
+        (
+            "Good afternoon. Ivan Petrov, RIA Novosti. Mr President, what about oil?",
+            "Ivan Petrov",
+            "RIA Novosti",
+        ),
+        (
+            "Ivan Petrov, Kommersant newspaper. Mr President, will gas prices rise?",
+            "Ivan Petrov",
+            "Kommersant newspaper",
+        ),
+        (
+            "Siobhan O’Rourke, Westmere Radio. Mr Quint, how much?",
+            "Siobhan O’Rourke",
+            "Westmere Radio",
+        ),
+        (
+            "Belkiz Dudayeva, the Put Kadyrova [Kadyrov’s Way] newspaper. For years …",
+            "Belkiz Dudayeva",
+            "the Put Kadyrova [Kadyrov’s Way] newspaper",
+        ),
+        (
+            "Mr President, I am Alexander Kolesnichenko from Argumenty i Fakty. I am a parent.",
+            "Alexander Kolesnichenko",
+            "Argumenty i Fakty",
+        ),
+        (
+            "Veronika Romanenkova from ITAR-TASS. You have been working as President …",
+            "Veronika Romanenkova",
+            "ITAR-TASS",
+        ),
+        (
+            "Hi, this is Charlie Radcliffe from Berry Palmer & Lyle. The Duma met last week.",
+            "Charlie Radcliffe",
+            "Berry Palmer & Lyle",
+        ),
+        (
+            "RIA Novosti, Yelena Glushakova. You have recalled 2008 quite emotionally.",
+            "Yelena Glushakova",
+            "RIA Novosti",
+        ),
+        (
+            "Mr President, I am from Vladivostok. My name is Maria Solovyenko, Narodnoye Veche newspaper.",
+            "Maria Solovyenko",
+            "Narodnoye Veche newspaper",
+        ),
+        (
+            "Hello, Mr President! My name is Dina Gazaliyeva, I represent my republic’s television.",
+            "Dina Gazaliyeva",
+            None,
+        ),
+        (
+            "Hello, Mr President, my name is Rolanda Kazachakova, I’m from the Republic of Tuva.",
+            "Rolanda Kazachakova",
+            None,  # a clause is not an outlet
+        ),
+    ],
+)
+def test_a_questioner_who_names_themselves_is_found(
+    text: str, name: str, outlet: str | None
+) -> None:
+    assert self_introduction(text) == (name, outlet)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mr President, what do you think of the new pipeline?",
+        "Madam Mayor, residents in Lowmarsh say they were warned about this for years.",
+        "Russia, China, India and Brazil are partners. What comes next?",
+        "Saudi Arabia, Qatar. Why did the talks fail?",
+        "Vladimir Putin, you said last year that prices would fall.",
+        "Donald Trump, the US President, said that the sanctions would stay.",
+        "Angela Merkel, Chancellor of Germany, said yesterday that talks would go on.",
+        "Thank you, Mr President. I am from Metzler Asset Management from Germany.",
+        "Good evening, Mr President. I would like to go back to the question on journalists.",
+        "My name is Maria. I want to know what will happen with maternity capital.",
+        "Good afternoon! I am Anton, operator of a numerically controlled machine tool.",
+        "A question for Mayor Matos. Why would a shipping line use this corridor?",
+        "The Eastquay link road: when will the lorries stop coming down Dock Street?",
+    ],
+)
+def test_no_name_is_made_up(text: str) -> None:
+    assert self_introduction(text) is None
+
+
+def test_generic_turns_get_a_role_and_no_speaker() -> None:
+    assert generic_speaker("Question", "Mr President, what about oil?") == (
+        None,
+        "question from the floor",
+    )
+    assert generic_speaker("Question (retranslated)", "Rui Fontes, Diário de Porto Lírio. Hi.") == (
+        "Rui Fontes",
+        "Diário de Porto Lírio",
+    )
+    # Only turns from the floor introduce their speaker: a reply or a moderator does not.
+    assert generic_speaker("Reply", "Ivan Petrov, RIA Novosti.") == (None, "reply")
+    assert generic_role("Remark") == "remark from the floor"
+    assert generic_role("Question from Perm Territory") == "question from Perm Territory"
+    assert generic_role("Audience member") == "audience member"
+    assert generic_role("Voice from the audience") == "voice from the audience"
+    assert generic_role("Interviewer") == "interviewer"
+    assert is_generic("Interviewer") and is_generic("Caller") and is_generic("Forum participant")
+    assert not is_generic("Mikhail Men")  # a surname that is also a word: two capitals, a name
+    assert not is_generic("Interviewer Jane Smith")
+
+
+def test_the_speaker_list_holds_people_only(corpus_dir: Path) -> None:
+    loaded = load_corpus(corpus_dir)
+    turns = [u for t in loaded.transcripts for u in t.turns]
+    speakers = Counter(u.speaker for u in turns if u.speaker)
+    assert "Question" not in speakers and "Remark" not in speakers
+    remark = next(u for u in turns if u.label == "Remark")
+    assert remark.speaker is None and remark.role == "remark from the floor"
+    assert remark.index_label == "Remark"  # what the indexed text still says
+    # Journalists who introduce themselves are the speakers of their "Question:" turns, and
+    # the same people as where they are labelled by name ("Siobhan O’Rourke" too).
+    asked = [u for u in turns if u.label and u.label.startswith("Question")]
+    assert asked and all(u.speaker for u in asked)
+    tran = [u for u in asked if u.speaker == "Lucy Tran"]
+    assert len(tran) == 7 and {u.role for u in tran} == {"Harbour Vale Courier"}
+    assert all(u.index_label == "Question" for u in asked)
+    assert "Siobhan O’Rourke" not in speakers and speakers["Siobhan O'Rourke"] > 9
+    fontes = next(u for u in asked if u.speaker == "Rui Fontes")
+    assert fontes.retranslated and fontes.role == "Diário de Porto Lírio"
+
+
+def test_self_named_questioner_in_a_plain_transcript(tmp_path: Path) -> None:
+    (tmp_path / "briefing.txt").write_text(
+        "Title: Harbour briefing\nDate: 2024-03-01\n\n"
+        "Mayor Elena Marsh: The seawall is on time.\n"
+        "Question: Lucy Tran, Harbour Vale Courier. Mayor, when will it be finished?\n"
+        "Elena Marsh: By the autumn.\n"
+        "Question: Mr President, Russia, China and India: who pays?\n"
+        "Remark: And the answer?\n"
+    )
+    t = load_transcript(tmp_path / "briefing.txt")
+    assert [u.speaker for u in t.turns] == ["Elena Marsh", "Lucy Tran", "Elena Marsh", None, None]
+    assert [u.role for u in t.turns[1:]] == [
+        "Harbour Vale Courier",
+        "Mayor",
+        "question from the floor",
+        "remark from the floor",
+    ]
+    assert t.speakers == ["Elena Marsh", "Lucy Tran"]
+    assert [u.index_label for u in t.turns] == [
+        "Elena Marsh",
+        "Question",
+        "Elena Marsh",
+        "Question",
+        "Remark",
+    ]
+
+
+def test_a_self_given_name_never_respells_a_labelled_one(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(
+        "Question: Elena Lovén, Swedbank Robur. Why now?\nAnn Lee: Yes.\n"
+    )
+    (tmp_path / "b.txt").write_text("Elena Loven: Thank you.\nAnn Lee: Go on.\n")
+    a, b = load_corpus(tmp_path).transcripts
+    assert a.turns[0].speaker == b.turns[0].speaker == "Elena Loven"
+
+
+def test_an_alias_file_can_name_a_generic_label(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Question: Why now?\nAnn Lee: Because.\n")
+    t = load_transcript(tmp_path / "a.txt", aliases={"Press pool": ["Question"]})
+    assert t.turns[0].speaker == "Press pool"

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.rendering import citation_parts, escape_html
+from qa.rendering import citation_parts, escape_html, speaker_or_role
 from qa.rendering import format_date as _format_date
 from qa.results import Answer, DocumentInfo, Hit, Quote
 from qa.transcript import Transcript
@@ -163,6 +163,8 @@ def render_answer(answer: Answer, n: int, titles: Mapping[str, str] | None = Non
     if chips:
         out.append(f'<div class="tqa-filters">Filtered by {chips}</div>')
     if answer.quotes and not answer.abstained:
+        if answer.note:  # a filter the question implied matched nothing and was dropped
+            out.append(f'<p class="tqa-relaxed">{esc(answer.note)}</p>')
         out.extend(render_quote(q, f"{n}-q{i}") for i, q in enumerate(answer.quotes))
     else:
         out.append(f'<p class="tqa-abstain">{esc(ABSTAIN_TEXT)}</p>')
@@ -253,8 +255,8 @@ def render_source(
             spans.append((span[0], span[1], "tqa-span"))
             if best:
                 spans.append((best[0], best[1], "tqa-best"))
-        who = esc(tr.speaker or "Narrative")
-        if tr.role:
+        who = esc(speaker_or_role(tr.speaker, tr.role, "Narrative"))
+        if tr.speaker and tr.role:
             who += f' <span class="tqa-role">{esc(tr.role)}</span>'
         parts.append(
             f'<div class="tqa-turn{" tqa-focus" if focus else ""}">'

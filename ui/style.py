@@ -33,6 +33,7 @@ mark.tqa-best { background: rgba(250, 204, 21, 0.45); }
 mark.tqa-span { background: rgba(250, 204, 21, 0.16); }
 .tqa-near blockquote { border-left-color: var(--border-color-primary); opacity: 0.9; }
 .tqa-abstain { margin: 4px 0 10px 0; font-weight: 600; }
+.tqa-relaxed { margin: 4px 0 8px 0; font-style: italic; }
 .tqa-closest { border: 1px dashed var(--border-color-primary); border-radius: 10px; padding: 10px 12px 2px 12px; }
 .tqa-closest-label { font-size: 12.5px; font-weight: 700; text-transform: uppercase;
   letter-spacing: 0.04em; color: #b45309; margin-bottom: 8px; }

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from qa.speakers import AliasTable, SpeakerLabel, canonical_map_for_document
+from qa.speakers import AliasTable, SpeakerLabel, canonical_map_for_document, generic_speaker
 from qa.transcript import Transcript, Turn
 
 # Formats whose speaker labels are designations, not "Title Name": never split into a role.
@@ -35,7 +35,9 @@ def build_turns(
     """Canonicalise labels (per document) and cut each turn's text from `text` by its offsets.
 
     `split=False` keeps labels whole (no role/name split) for formats whose labels are not
-    "Title Name" (QMSum).
+    "Title Name" (QMSum). A generic label ("Question", "Remark") is no one: its turn gets the
+    questioner's name when they introduce themselves, else no speaker; either way a role
+    (their outlet, or "question from the floor").
     """
     names = canonical_map_for_document(
         (r.label for r in raw if r.label), aliases, persons, split=split
@@ -44,12 +46,13 @@ def build_turns(
     turns: list[Turn] = []
     for r in raw:
         info = names.get(r.label) if r.label else None
+        speaker, role = _speaker_and_role(info, roles, text[r.start : r.end])
         turns.append(
             Turn(
                 index=len(turns),
-                speaker=info.name if info else None,
+                speaker=speaker,
                 label=r.label,
-                role=(info.role or roles.get(info.name)) if info else None,
+                role=role,
                 text=text[r.start : r.end],
                 start=r.start,
                 end=r.end,
@@ -59,6 +62,16 @@ def build_turns(
             )
         )
     return turns
+
+
+def _speaker_and_role(
+    info: SpeakerLabel | None, roles: Mapping[str, str], text: str
+) -> tuple[str | None, str | None]:
+    if info is None:
+        return None, None  # narrative
+    if info.generic:
+        return generic_speaker(info.label, text)
+    return info.name, info.role or roles.get(info.name)
 
 
 def _document_roles(infos: Iterable[SpeakerLabel]) -> dict[str, str]:
@@ -86,10 +99,11 @@ def renormalise(transcript: Transcript, aliases: AliasTable | None) -> Transcrip
     for t in transcript.turns:
         info = names.get(t.label) if t.label else None
         if info:
+            speaker, role = _speaker_and_role(info, roles, t.text)
             t = replace(
                 t,
-                speaker=info.name,
-                role=info.role or roles.get(info.name) or t.role,
+                speaker=speaker,
+                role=role or t.role,
                 retranslated=info.retranslated,
             )
         turns.append(t)
