@@ -26,7 +26,7 @@ from qa.errors import QueryError
 from qa.limits import check_date
 from qa.query import Query, SpeakerNames, understand
 from qa.results import Answer, Hit, Quote
-from qa.transcript import Transcript
+from qa.transcript import Passage, Transcript
 
 
 class Searchable(Protocol):
@@ -60,6 +60,15 @@ class AnswerSettings:
     threshold: float = 0.45  # abstain when no sentence has this much support (see `support`)
     runner_up: float = 0.8  # further quotes must score at least this share of the best
     duplicate: float = 0.7  # word-set overlap above which two quotes are the same quote
+    # The reranker (qa/reranking.py) reads the question with each of the best passages and
+    # the replies that follow them; quotes come from what it ranks first. Off: the sentence
+    # scores above alone decide (and `threshold` abstains).
+    rerank: bool = True
+    reranker: str = "minilm-l4-transcripts"  # a bundled one (qa.reranking.available()) or a folder
+    rerank_passages: int = 20  # retrieved passages it reads (plus the replies that follow them)
+    rerank_threshold: float = 0.0  # abstain when no passage's logit reaches this
+    rerank_margin: float = 2.5  # further quotes: at most this many logits below the best
+    filler_words: int = 2  # passages with fewer content words than this never lead
 
 
 DEFAULT_SETTINGS = AnswerSettings()
@@ -91,6 +100,7 @@ class Candidate:
     title: float = 0.0  # share of the question's topic stems in the title of its event
     reply: float = 0.0  # opens a reply to a question like ours ("How's the duck?" → "Fine.")
     score: float = 0.0
+    rerank: float | None = None  # the reranker's logit for the sentence's passage
 
 
 # ---------------------------------------------------------------- per-index caches
@@ -156,22 +166,104 @@ def answer(
     query = understand(
         question.strip(), _names_for(qa), latest, history, speaker, since_d, until_d, doc
     )
-    hits = retrieve(qa, query, settings)
-    ranked = rank(candidates(qa, query, hits, settings), settings)
-    if query.implied and _best_support(ranked, settings) < settings.threshold:
-        # A filter the question only implied may be wrong ("the German vote in September"
-        # names when the vote is, not when it was discussed): try without, keep the better.
-        relaxed = replace(query, speaker=speaker, since=since_d, until=until_d, doc=doc, implied={})
-        relaxed_hits = retrieve(qa, relaxed, settings)
-        relaxed_ranked = rank(candidates(qa, relaxed, relaxed_hits, settings), settings)
-        if _best_support(relaxed_ranked, settings) >= settings.threshold:
-            query, hits, ranked = relaxed, relaxed_hits, relaxed_ranked
+    reranker = _reranker_for(qa, settings)
+    hits, ranked = _ranked(qa, query, settings, reranker)
+    relaxed: dict[str, Any] = {}
+    if query.implied and not _supported(ranked, settings):
+        # Nothing under a filter the question only implied ("in 2024", "Voss"): the filter may
+        # be wrong ("the German vote in September" names when the vote was). Drop the dates
+        # first, then every implied filter, and say so in the answer.
+        for dropped in _relaxations(query):
+            looser = replace(
+                query, implied={k: v for k, v in query.implied.items() if k not in dropped}
+            )
+            for key in dropped:
+                setattr(looser, key, {"speaker": speaker, "since": since_d, "until": until_d}[key])
+            looser_hits, looser_ranked = _ranked(qa, looser, settings, reranker)
+            if _supported(looser_ranked, settings):
+                relaxed = {k: query.implied[k] for k in dropped}
+                query, hits, ranked = looser, looser_hits, looser_ranked
+                break
     quotes = build_quotes(qa, ranked, min(k, 10), settings)
     filters = query.filters
     implied = dict(query.implied)
+    notes = list(query.notes)  # "the mayor": two people held that role; which one we took
+    if relaxed and quotes:
+        notes.append(relaxation_note(relaxed, query.topic, query.speaker))
+    note = " ".join(notes)
     if not quotes:
-        return Answer(question, [], True, hits[:5], filters, implied)
-    return Answer(question, quotes, False, hits[:5], filters, implied)
+        return Answer(question, [], True, hits[:5], filters, implied, note=note)
+    return Answer(question, quotes, False, hits[:5], filters, implied, relaxed, note)
+
+
+def _ranked(
+    qa: Searchable, query: Query, settings: AnswerSettings, reranker: Any
+) -> tuple[list[Hit], list[Candidate]]:
+    hits = retrieve(qa, query, settings)
+    if reranker is not None:
+        return hits, rerank_candidates(qa, query, hits, reranker, settings)
+    return hits, rank(candidates(qa, query, hits, settings), settings)
+
+
+def _reranker_for(qa: Searchable, settings: AnswerSettings) -> Any:
+    if not settings.rerank:
+        return None
+    return getattr(qa, "reranker", None)
+
+
+def _supported(found: list[Candidate], settings: AnswerSettings) -> bool:
+    """Whether the best candidate is worth quoting at all (else: abstain)."""
+    if found and found[0].rerank is not None:
+        return max(c.rerank for c in found if c.rerank is not None) >= settings.rerank_threshold
+    return _best_support(found, settings) >= settings.threshold
+
+
+def _relaxations(query: Query) -> list[tuple[str, ...]]:
+    dates = tuple(k for k in ("since", "until") if k in query.implied)
+    every = tuple(k for k in ("speaker", "since", "until") if k in query.implied)
+    out = [dates] if dates and dates != every else []
+    return [*out, every] if every else out
+
+
+def relaxation_note(relaxed: dict[str, Any], topic: str, speaker: str | None = None) -> str:
+    """ "Nothing from Elena Marsh in 2024 mentions seawall; closest from other years:"
+
+    `relaxed`: the filters dropped; `speaker`: the speaker filter that still holds.
+    """
+    who = relaxed.get("speaker") or speaker
+    period = period_words(relaxed.get("since"), relaxed.get("until"))
+    what = [f"from {who}"] if who else []
+    if period:
+        what.append(period)
+    about = f" mentions {topic}" if topic else " answers this"
+    if period and not relaxed.get("speaker"):
+        other = "other years"
+    elif relaxed.get("speaker") and not period:
+        other = "other speakers"
+    else:
+        other = "elsewhere"
+    return f"Nothing {' '.join(what)}{about}; closest from {other}:"
+
+
+def period_words(since: dt.date | None, until: dt.date | None) -> str:
+    """ "in 2024", "in June 2024", "since 3 May 2023", "between … and …" """
+    if since and until:
+        if since == dt.date(since.year, 1, 1) and until == dt.date(since.year, 12, 31):
+            return f"in {since.year}"
+        if since.day == 1 and since.year == until.year and since.month == until.month:
+            last = (until + dt.timedelta(days=1)).day == 1
+            if last:
+                return f"in {since.strftime('%B')} {since.year}"
+        return f"between {_day(since)} and {_day(until)}"
+    if since:
+        return f"since {_day(since)}"
+    if until:
+        return f"until {_day(until)}"
+    return ""
+
+
+def _day(d: dt.date) -> str:
+    return f"{d.day} {d.strftime('%B')} {d.year}"
 
 
 def retrieve(qa: Searchable, query: Query, settings: AnswerSettings) -> list[Hit]:
@@ -274,6 +366,120 @@ def candidates(
         c.asks = c.text.rstrip().endswith("?")
         c.boosted = c.hit.passage.doc_id in boost
     return found
+
+
+def rerank_candidates(
+    qa: Searchable, query: Query, hits: list[Hit], reranker: Any, settings: AnswerSettings
+) -> list[Candidate]:
+    """Sentences of the passages the reranker ranks first, best first.
+
+    The reranker reads the best `rerank_passages` passages and the replies that follow them
+    (a question turn that matches is the way to its answer). Each passage is read around its
+    best sentence by the sentence scores; that sentence's features then only choose the
+    sentences inside a passage, while the passage's logit orders passages.
+    """
+    from qa.reranking import pair_text
+
+    pool = _with_replies(qa, hits[: settings.rerank_passages])
+    found = rank(candidates(qa, query, pool, replace(settings, read_passages=len(pool))), settings)
+    if not found:
+        return []
+    focus: dict[tuple[str, int], Candidate] = {}
+    for c in found:  # best first: the first sentence seen of a passage is its focus
+        focus.setdefault((c.hit.passage.doc_id, c.hit.passage.start), c)
+    keys = list(focus)
+    texts = [
+        pair_text(qa.transcript(c.hit.passage.doc_id), c.hit.passage, (c.start, c.end))
+        for c in focus.values()
+    ]
+    logits = dict(zip(keys, reranker.scores(query.search_text, texts).tolist(), strict=True))
+    _demote_fillers(qa, focus, logits, settings)
+    _lift_replies(qa, focus, logits)
+    for c in found:
+        c.rerank = logits[(c.hit.passage.doc_id, c.hit.passage.start)]
+        # The logit orders passages; inside one, the sentence scores decide.
+        c.score = c.rerank + 0.1 * c.score
+    return sorted(found, key=lambda c: -c.score)
+
+
+def _with_replies(qa: Searchable, hits: list[Hit]) -> list[Hit]:
+    """`hits` plus, after each, the opening passage of the next turn when another speaker
+    says it and it is not already there."""
+    out = list(hits)
+    have = {(h.passage.doc_id, h.passage.start) for h in hits}
+    for h in hits:
+        p = h.passage
+        transcript = qa.transcript(p.doc_id)
+        turn = transcript.turns[p.turn]
+        if p.end < turn.end or p.turn + 1 >= len(transcript.turns):
+            continue  # not the end of its turn: no reply follows this passage
+        reply = transcript.turns[p.turn + 1]
+        if reply.speaker == turn.speaker and reply.speaker is not None:
+            continue
+        passage = _opening_passage(qa, transcript, reply.index)
+        if passage is not None and (passage.doc_id, passage.start) not in have:
+            have.add((passage.doc_id, passage.start))
+            out.append(Hit(passage, h.score))
+    return out
+
+
+def _opening_passage(qa: Searchable, transcript: Transcript, turn: int) -> Passage | None:
+    """The first indexed passage of a turn (the chunker's), else the turn's first ~120 words."""
+    find = getattr(qa, "passages_of_turn", None)
+    if find is not None:
+        passages = find(transcript.doc_id, turn)
+        return passages[0] if passages else None
+    t = transcript.turns[turn]
+    spans = sentence_spans(t.text, offset=t.start)
+    if not spans:
+        return None
+    end = spans[0][1]
+    for _, e in spans[1:]:
+        if word_count(transcript.text[t.start : e]) > 120:
+            break
+        end = e
+    return Passage.of(transcript, turn, t.start, end)
+
+
+def _demote_fillers(
+    qa: Searchable,
+    focus: dict[tuple[str, int], Candidate],
+    logits: dict[tuple[str, int], float],
+    settings: AnswerSettings,
+) -> None:
+    """ "Thank you." and "Mm-hm." never lead: below every passage with content."""
+    tok = _tokenizer()
+    low = min(logits.values())
+    for key, c in focus.items():
+        if len(tok(c.hit.passage.text)) < settings.filler_words:
+            logits[key] = min(logits[key], low) - 1.0
+
+
+def _lift_replies(
+    qa: Searchable, focus: dict[tuple[str, int], Candidate], logits: dict[tuple[str, int], float]
+) -> None:
+    """A question that matches puts its reply first: the reply gets at least the question's
+    logit, and the question falls below its reply."""
+    by_turn = {(c.hit.passage.doc_id, c.hit.passage.turn): key for key, c in focus.items()}
+    for key, c in focus.items():
+        p = c.hit.passage
+        if not _asks(qa, p):
+            continue
+        reply_key = by_turn.get((p.doc_id, p.turn + 1))
+        if reply_key is None or reply_key == key:
+            continue
+        reply = focus[reply_key].hit.passage
+        if reply.speaker == p.speaker and p.speaker is not None:
+            continue
+        asked, replied = logits[key], logits[reply_key]
+        logits[reply_key] = max(asked, replied)
+        logits[key] = min(asked, replied) - 1.0  # clear of the sentence-score tie-break
+
+
+def _asks(qa: Searchable, p: Passage) -> bool:
+    """The passage ends its turn with a question."""
+    turn = qa.transcript(p.doc_id).turns[p.turn]
+    return p.end >= turn.end and p.text.rstrip().rstrip("\"'”’)").endswith("?")
 
 
 def question_vector(qa: Searchable, query: Query) -> np.ndarray:
@@ -384,14 +590,21 @@ def build_quotes(
     k: int,
     settings: AnswerSettings,
 ) -> list[Quote]:
-    if _best_support(sentences, settings) < settings.threshold:
+    if not sentences or not _supported(sentences, settings):
         return []
     best_score = sentences[0].score
+    best_rerank = sentences[0].rerank
     quotes: list[Quote] = []
     for sentence in sentences:
         if len(quotes) >= k:
             break
-        if quotes and (
+        if quotes and best_rerank is not None and sentence.rerank is not None:
+            if (
+                sentence.rerank < best_rerank - settings.rerank_margin
+                or sentence.rerank < settings.rerank_threshold
+            ):
+                break
+        elif quotes and (
             sentence.score < settings.runner_up * best_score
             or support(sentence, settings) < settings.threshold
         ):

@@ -236,6 +236,7 @@ def _hit_record(rank: int, hit: Hit) -> dict[str, Any]:
         "score": hit.score,
         "dense_score": hit.dense_score,
         "bm25_score": hit.bm25_score,
+        "rerank_score": hit.rerank_score,
         **dataclasses.asdict(p),
     }
 
@@ -246,6 +247,9 @@ def _hit_record(rank: int, hit: Hit) -> dict[str, Any]:
 @click.option("--title", help="Only documents whose title contains this text.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
 @click.option("-k", "--k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option(
+    "--rerank", is_flag=True, help="Reorder the best passages with the bundled reranker (slower)."
+)
 @index_option
 @json_option
 def search_cmd(
@@ -257,6 +261,7 @@ def search_cmd(
     title: str | None,
     mode: str,
     k: int,
+    rerank: bool,
     index_dir: Path,
     as_json: bool,
 ) -> None:
@@ -271,6 +276,7 @@ def search_cmd(
         query,
         k=k,
         mode=mode,
+        rerank=rerank,
         **_filters(speaker=speaker, since=since, until=until, doc=doc, title=title),
     )
     if as_json:
@@ -296,6 +302,8 @@ def _answer_record(answer: Any) -> dict[str, Any]:
         "closest": [_hit_record(i, h) for i, h in enumerate(answer.closest, start=1)],
         "filters": answer.filters,
         "implied_filters": answer.implied_filters,
+        "relaxed": answer.relaxed,
+        "note": answer.note,
     }
 
 
@@ -633,6 +641,7 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
         "last_date": last,
         "model": qa.model_name,
         "query_adapter": qa.adapts_questions,
+        "reranker": qa.reranker.name if qa.reranker is not None else None,
         "size_bytes": _folder_size(index_dir),
     }
     if checked is not None:
@@ -660,6 +669,7 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
             else "as the model embeds them"
         )
     )
+    click.echo(f"reranker   {info['reranker'] or 'off'} (ask() reads its best passages with it)")
     click.echo(f"size       {info['size_bytes'] / 1e6:.1f} MB")
     if checked is not None:
         click.echo(f"checksums  ok ({checked} files)")

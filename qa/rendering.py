@@ -151,6 +151,8 @@ def answer_to_markdown(answer: Answer, show_filters: bool = True) -> str:
     for a UI that shows them separately.
     """
     blocks: list[str] = []
+    if answer.note:  # a dropped filter, or which of several people a role was taken as
+        blocks.append(f"*{escape_markdown(answer.note)}*")
     if answer.abstained or not answer.quotes:
         blocks.append("The transcripts do not seem to answer this question.")
         if answer.closest:
@@ -158,8 +160,6 @@ def answer_to_markdown(answer: Answer, show_filters: bool = True) -> str:
                 "**Closest matches**\n\n" + "\n".join(hit_to_markdown(h) for h in answer.closest)
             )
     else:
-        if answer.note:
-            blocks.append(f"*{escape_markdown(answer.note)}*")
         if _WHO.match(answer.question):
             names = list(
                 dict.fromkeys(

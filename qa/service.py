@@ -25,10 +25,13 @@ import numpy as np
 
 from embeddings import store
 from embeddings.encoder import Encoder
+from qa import reranking
+from qa.answering import AnswerSettings
 from qa.chunking import DEFAULT_SETTINGS, ChunkSettings, chunk, sentence_spans
 from qa.errors import IndexLoadError, QueryError, TranscriptError
 from qa.lexical import LexicalIndex
 from qa.limits import check_ask, check_search
+from qa.reranking import Reranker
 from qa.results import DocumentInfo, Hit
 from qa.retrieval import (
     DEFAULT_CONTEXT,
@@ -81,10 +84,12 @@ class TranscriptQA:
         encoder: Encoder,
         *,
         search_config: SearchConfig = DEFAULT_SEARCH,
+        answer_settings: AnswerSettings | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.encoder = encoder
         self.search_config = search_config
+        self.answer_settings = answer_settings or AnswerSettings()
         self._retriever = Retriever(snapshot, self.encode, search_config)
         self._write_lock = threading.Lock()
         self.last_update_stats = UpdateStats(passages=len(snapshot.passages))
@@ -102,6 +107,7 @@ class TranscriptQA:
         chunk_settings: ChunkSettings = DEFAULT_SETTINGS,
         context: ContextSettings = DEFAULT_CONTEXT,
         search_config: SearchConfig = DEFAULT_SEARCH,
+        answer_settings: AnswerSettings | None = None,
     ) -> TranscriptQA:
         """Index every transcript under `corpus_path` into `index_dir`.
 
@@ -137,19 +143,35 @@ class TranscriptQA:
                 saved = store.save(snapshot, index_dir)
                 snapshot = replace(snapshot, generation=saved.name)
                 stats.written = True
-        qa = cls(index_dir, snapshot, encoder, search_config=search_config)
+        qa = cls(
+            index_dir,
+            snapshot,
+            encoder,
+            search_config=search_config,
+            answer_settings=answer_settings,
+        )
         stats.seconds = time.perf_counter() - started
         qa.last_update_stats = stats
         return qa
 
     @classmethod
     def open(
-        cls, index_dir: PathLike, *, search_config: SearchConfig = DEFAULT_SEARCH
+        cls,
+        index_dir: PathLike,
+        *,
+        search_config: SearchConfig = DEFAULT_SEARCH,
+        answer_settings: AnswerSettings | None = None,
     ) -> TranscriptQA:
         """Load an index folder. The embedding model loads on the first query that needs it."""
         snapshot = store.load(index_dir)
         encoder = Encoder(snapshot.manifest.model)
-        return cls(index_dir, snapshot, encoder, search_config=search_config)
+        return cls(
+            index_dir,
+            snapshot,
+            encoder,
+            search_config=search_config,
+            answer_settings=answer_settings,
+        )
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -251,17 +273,21 @@ class TranscriptQA:
         mode: str = "hybrid",
         query_vector: np.ndarray | None = None,
         adapt: bool = True,
+        rerank: bool = False,
     ) -> list[Hit]:
         """The `k` best passages for `query` among those that pass every filter.
 
         `query_vector`: the query's embedding, when the caller already has it (`ask()` scores
         sentences with the same vector). `adapt=False`: dense search with the model's own
         question vector, not moved by the query adapter (see `adapts_questions`).
+        `rerank=True`: the reranker reads the best `AnswerSettings.rerank_passages` and
+        reorders them (`Hit.rerank_score`); slower, and only when a reranker is there.
         """
         check_search(query, k, speaker, since, until, doc, title, mode)
-        return self._retriever.search(
+        reranker = self.reranker if rerank else None
+        hits = self._retriever.search(
             query,
-            k,
+            max(k, self.answer_settings.rerank_passages) if reranker else k,
             speaker=speaker,
             since=since,
             until=until,
@@ -271,6 +297,13 @@ class TranscriptQA:
             query_vector=query_vector,
             adapt=adapt,
         )
+        if reranker is None or not hits:
+            return hits
+        pool = hits[: self.answer_settings.rerank_passages]
+        texts = [reranking.pair_text(self.transcript(h.passage.doc_id), h.passage) for h in pool]
+        scores = reranker.scores(query, texts)
+        order = np.argsort(-scores, kind="stable")
+        return [replace(pool[i], rerank_score=float(scores[i])) for i in order][:k]
 
     @property
     def adapts_questions(self) -> bool:
@@ -288,7 +321,7 @@ class TranscriptQA:
         doc: str | None = None,
     ) -> Answer:
         """Answer with verbatim quotes (see `qa.answering`)."""
-        from qa.answering import DEFAULT_K, answer
+        from qa.answering import answer
 
         history = check_ask(question, history, k, speaker, since, until, doc)
         view = copy.copy(self)  # one snapshot for the whole answer, while update() swaps
@@ -296,12 +329,25 @@ class TranscriptQA:
             view,
             question,
             history=history,
-            k=DEFAULT_K if k is None else k,
+            k=self.answer_settings.quotes if k is None else k,
             speaker=speaker,
             since=since,
             until=until,
             doc=doc,
+            settings=self.answer_settings,
         )
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The bundled reranker `ask()` reads candidates with, or None (switched off in
+        `AnswerSettings(rerank=False)`, or its weights are missing)."""
+        if not self.answer_settings.rerank:
+            return None
+        return reranking.bundled(self.answer_settings.reranker)
+
+    def passages_of_turn(self, doc_id: str, turn: int) -> list[Passage]:
+        """The indexed passages of one turn, in reading order."""
+        return self._retriever.passages_of_turn(doc_id, turn)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 embeddings with the index's model (for the answerer)."""
@@ -312,6 +358,9 @@ class TranscriptQA:
         before taking questions: otherwise the first user waits seconds for the model)."""
         self.search("warm up", k=1)
         self.speaker_names()
+        reranker = self.reranker
+        if reranker is not None:
+            reranker.scores("warm up", ["warm up"])
         self._retriever.turn_sentences("", 0)
 
     def speaker_names(self) -> SpeakerNames:
@@ -408,12 +457,14 @@ def _scan(
     goes through `load_corpus` at once (speaker names are then unified across the corpus);
     otherwise changed files are loaded one by one.
     """
-    from qa.ingest import iter_files, load_corpus
+    from qa.ingest import PARSER_VERSION, iter_files, load_corpus
 
     reusable: dict[str, tuple[str, list[Transcript]]] = {}
     if previous is not None:
         for doc_id, info in previous.manifest.docs.items():
             source, digest = info.get("source"), info.get("file_hash")
+            if info.get("parser", 1) != PARSER_VERSION:
+                continue  # parsed by older rules: read the file again (vectors are reused)
             if source and digest and doc_id in previous.transcripts:
                 entry = reusable.setdefault(str(Path(source).resolve()), (digest, []))
                 entry[1].append(previous.transcripts[doc_id])
@@ -481,6 +532,8 @@ def _make_snapshot(
     file_hashes: dict[str, str | None] | None = None,
 ) -> tuple[store.Snapshot, UpdateStats]:
     """The snapshot for exactly `transcripts`, reusing what `previous` already computed."""
+    from qa.ingest import PARSER_VERSION
+
     stats = UpdateStats()
     old_docs = previous.manifest.docs if previous else {}
     old_rows: dict[str, list[int]] = {}
@@ -511,6 +564,7 @@ def _make_snapshot(
             "source": str(Path(t.source).resolve()) if t.source else None,
             "file_hash": (file_hashes or {}).get(t.doc_id),
             "passages": len(ps),
+            "parser": PARSER_VERSION,
         }
     stats.docs_removed = sum(1 for d in old_docs if d not in transcripts)
     stats.passages = len(passages)
@@ -520,8 +574,8 @@ def _make_snapshot(
     doc_keys = [store.content_key(h) if h else "" for h in headers]
 
     moved = previous is not None and any(
-        (old_docs[d].get("source"), old_docs[d].get("file_hash"))
-        != (info["source"], info["file_hash"])
+        (old_docs[d].get("source"), old_docs[d].get("file_hash"), old_docs[d].get("parser", 1))
+        != (info["source"], info["file_hash"], info["parser"])
         for d, info in docs.items()
         if d in old_docs
     )

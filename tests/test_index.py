@@ -260,3 +260,20 @@ def test_verify_catches_a_flipped_bit_that_loading_does_not_see(fresh: tuple[Pat
     result = CliRunner().invoke(cli, ["info", "--index", str(index), "--verify"])
     assert result.exit_code == 1
     assert "vectors.npy" in result.output
+
+
+def test_files_parsed_by_older_rules_are_read_again_without_re_embedding(
+    small_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.service import TranscriptQA
+
+    index = tmp_path / "index"
+    shutil.copytree(small_index, index)
+    qa = TranscriptQA.open(index)
+    sources = sorted({Path(t.source).parent for t in qa.snapshot.transcripts.values()})
+    monkeypatch.setattr(ingest, "PARSER_VERSION", 99)
+    stats = qa.update(sources, show_progress=False)
+    assert stats.written and stats.embedded == 0
+    assert {d["parser"] for d in store.load(index).manifest.docs.values()} == {99}
+    again = qa.update(sources, show_progress=False)
+    assert not again.written  # now current: nothing is read or written again

@@ -56,6 +56,7 @@ def hit_to_dict(h: Hit) -> dict[str, Any]:
         "score": float(h.score),
         "dense_score": None if h.dense_score is None else float(h.dense_score),
         "bm25_score": None if h.bm25_score is None else float(h.bm25_score),
+        "rerank_score": None if h.rerank_score is None else float(h.rerank_score),
         "retranslated": p.retranslated,
     }
 
@@ -72,6 +73,8 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
         "closest": [hit_to_dict(h) for h in a.closest],
         "filters": filters_to_dict(a.filters),
         "implied_filters": filters_to_dict(a.implied_filters),
+        "relaxed": filters_to_dict(a.relaxed),
+        "note": a.note,
     }
 
 
@@ -127,4 +130,6 @@ def answer_from_dict(d: Mapping[str, Any]) -> Answer:
         closest=[hit_from_dict(h) for h in d.get("closest") or []],
         filters=_filters_from_dict(d.get("filters")),
         implied_filters=_filters_from_dict(d.get("implied_filters")),
+        relaxed=_filters_from_dict(d.get("relaxed")),
+        note=str(d.get("note") or ""),
     )

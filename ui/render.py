@@ -162,9 +162,9 @@ def render_answer(answer: Answer, n: int, titles: Mapping[str, str] | None = Non
     chips = filter_chips(answer.filters, answer.implied_filters, titles)
     if chips:
         out.append(f'<div class="tqa-filters">Filtered by {chips}</div>')
+    if answer.note:  # a dropped filter, or which of several people a role was taken as
+        out.append(f'<p class="tqa-relaxed">{esc(answer.note)}</p>')
     if answer.quotes and not answer.abstained:
-        if answer.note:  # a filter the question implied matched nothing and was dropped
-            out.append(f'<p class="tqa-relaxed">{esc(answer.note)}</p>')
         out.extend(render_quote(q, f"{n}-q{i}") for i, q in enumerate(answer.quotes))
     else:
         out.append(f'<p class="tqa-abstain">{esc(ABSTAIN_TEXT)}</p>')

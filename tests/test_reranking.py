@@ -1,0 +1,215 @@
+"""The reranking stage: what the model reads, the Reranker type, and answers built on its order.
+
+A fake reranker (word overlap with the question, optionally through the previous turn) makes
+the answer rules testable exactly; tests with the bundled model are in test_answer_quality.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_answering import FakeQA, make_transcript
+
+from qa import reranking
+from qa.answering import AnswerSettings, answer, period_words, relaxation_note
+from qa.chunking import chunk
+from qa.reranking import Document, pair_text, rank
+
+
+class OverlapReranker:
+    """Scores a text by the question's words it contains (minus 1: no overlap is "no")."""
+
+    name = "overlap"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def scores(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append((question, list(texts)))
+        q = {w for w in re.findall(r"[a-z]+", question.lower()) if len(w) > 3}
+        return np.asarray(
+            [len(q & set(re.findall(r"[a-z]+", t.lower()))) - 1.0 for t in texts],
+            dtype=np.float32,
+        )
+
+
+class RerankedQA(FakeQA):
+    def __init__(self, transcripts, reranker) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(transcripts)
+        self.reranker = reranker
+
+
+def _shop() -> list:
+    return [
+        make_transcript(
+            "shop",
+            "Shop council",
+            dt.date(2024, 5, 2),
+            [
+                ("Tom Becker", "How much will Sunday opening cost?"),
+                ("Maria Lopez", "About 85,000 euros a year. Most of that is staff."),
+                ("Tom Becker", "Thank you."),
+                ("Maria Lopez", "We also repaint the front in June, paid by the landlord."),
+            ],
+        )
+    ]
+
+
+# ---------------------------------------------------------------- what the model reads
+
+
+def test_pair_text_reads_the_previous_speaker_then_the_passage() -> None:
+    t = _shop()[0]
+    passages = chunk(t)
+    reply = next(p for p in passages if p.turn == 1)
+    text = pair_text(t, reply)
+    assert text.splitlines()[0] == "Tom Becker: How much will Sunday opening cost?"
+    assert text.splitlines()[1].startswith("Maria Lopez: About 85,000 euros")
+    first = next(p for p in passages if p.turn == 0)
+    assert pair_text(t, first) == "Tom Becker: How much will Sunday opening cost?"
+    assert "\n" not in pair_text(t, reply, previous_words=0)
+
+
+def test_pair_text_windows_a_long_passage_around_its_focus() -> None:
+    sentences = [
+        f"Sentence number {i} talks about topic {i} at some length here." for i in range(10)
+    ]
+    t = make_transcript("long", "Long", dt.date(2024, 1, 1), [("A", " ".join(sentences))])
+    p = chunk(t)[0]
+    target = p.text.index("Sentence number 7")
+    end = p.text.index(".", target) + 1
+    text = pair_text(t, p, focus=(p.start + target, p.start + end), window_words=40)
+    assert "Sentence number 7 talks" in text
+    assert "Sentence number 0 " not in text
+    assert len(text.split()) <= 41  # the label + 40 words
+
+
+def test_rank_orders_documents_and_numbers_them() -> None:
+    docs = [Document("nothing here", 0), Document("sunday opening cost", 1), Document("cost", 2)]
+    results = rank(OverlapReranker(), "What will Sunday opening cost?", docs)
+    assert [r.document.id for r in results] == [1, 2, 0]
+    assert [r.rank for r in results] == [1, 2, 3]
+    assert results[0].score > results[1].score > results[2].score
+    assert rank(OverlapReranker(), "anything", []) == []
+
+
+def test_load_names_the_missing_reranker_and_register_adds_a_kind(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no reranker 'nope'"):
+        reranking.load("nope")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "reranker.json").write_text('{"kind": "overlap-test"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown reranker kind"):
+        reranking.load(folder)
+    reranking.register("overlap-test", lambda path: OverlapReranker())
+    assert isinstance(reranking.load(folder), OverlapReranker)
+
+
+# ---------------------------------------------------------------- answers on the reranked order
+
+
+def test_a_matching_question_brings_its_reply_and_never_leads() -> None:
+    qa = RerankedQA(_shop(), OverlapReranker())
+    a = answer(qa, "How much will Sunday opening cost?")
+    assert not a.abstained
+    assert a.quotes[0].speaker == "Maria Lopez"
+    assert a.quotes[0].text.startswith("About 85,000 euros")
+    assert all(not q.text.rstrip().endswith("?") for q in a.quotes[:1])
+
+
+def test_without_the_reranker_the_old_scorer_answers() -> None:
+    reranker = OverlapReranker()
+    qa = RerankedQA(_shop(), reranker)
+    answer(qa, "How much will Sunday opening cost?", settings=AnswerSettings(rerank=False))
+    assert reranker.calls == []
+    answer(qa, "How much will Sunday opening cost?")
+    assert reranker.calls and reranker.calls[0][0].startswith("How much will Sunday")
+
+
+def test_the_reranker_abstains_when_no_passage_reaches_its_threshold() -> None:
+    qa = RerankedQA(_shop(), OverlapReranker())
+    a = answer(qa, "Who repaints the front of the shop?", settings=AnswerSettings())
+    assert not a.abstained
+    strict = AnswerSettings(rerank_threshold=5.0)
+    assert answer(qa, "Who repaints the front of the shop?", settings=strict).abstained
+
+
+def test_filler_never_leads() -> None:
+    transcripts = [
+        make_transcript(
+            "thanks",
+            "Thanks",
+            dt.date(2024, 5, 2),
+            [
+                ("Ann Hale", "Thank you, thank you."),
+                ("Bo Chen", "The thank you letters go out on Monday to every volunteer."),
+            ],
+        )
+    ]
+
+    class LovesThanks(OverlapReranker):
+        def scores(self, question: str, texts: Sequence[str]) -> np.ndarray:
+            return np.asarray([9.0 if "Thank you, thank" in t else 1.0 for t in texts])
+
+    qa = RerankedQA(transcripts, LovesThanks())
+    a = answer(qa, "When do the thank you letters go out?")
+    assert a.quotes[0].speaker == "Bo Chen"
+
+
+def test_a_dropped_date_is_said_in_the_answer() -> None:
+    transcripts = [
+        make_transcript(
+            "y2023",
+            "Harbour briefing",
+            dt.date(2023, 3, 1),
+            [("Elena Marsh", "The seawall will rise by two metres along the harbour.")],
+        ),
+        make_transcript(
+            "y2024",
+            "Budget day",
+            dt.date(2024, 3, 1),
+            [("Elena Marsh", "The library budget grows by four percent next year.")],
+        ),
+    ]
+    qa = RerankedQA(transcripts, OverlapReranker())
+    a = answer(qa, "What did Elena Marsh say about the seawall harbour in 2024?")
+    assert not a.abstained
+    assert a.quotes[0].doc_id == "y2023"
+    assert a.relaxed == {"since": dt.date(2024, 1, 1), "until": dt.date(2024, 12, 31)}
+    assert a.note.startswith("Nothing from Elena Marsh in 2024 mentions")  # the speaker held
+    assert a.note.endswith("closest from other years:")
+    assert a.filters.get("speaker") == "Elena Marsh"
+    assert "since" not in a.filters
+
+
+def test_period_words_and_notes() -> None:
+    assert period_words(dt.date(2024, 1, 1), dt.date(2024, 12, 31)) == "in 2024"
+    assert period_words(dt.date(2024, 6, 1), dt.date(2024, 6, 30)) == "in June 2024"
+    assert period_words(dt.date(2024, 6, 3), None) == "since 3 June 2024"
+    assert period_words(None, dt.date(2024, 6, 3)) == "until 3 June 2024"
+    assert period_words(dt.date(2024, 6, 3), dt.date(2024, 7, 9)) == (
+        "between 3 June 2024 and 9 July 2024"
+    )
+    note = relaxation_note(
+        {"speaker": "Elena Marsh", "since": dt.date(2024, 1, 1), "until": dt.date(2024, 12, 31)},
+        "seawall",
+    )
+    assert note == "Nothing from Elena Marsh in 2024 mentions seawall; closest from elsewhere:"
+    only_speaker = relaxation_note({"speaker": "Elena Marsh"}, "")
+    assert only_speaker == "Nothing from Elena Marsh answers this; closest from other speakers:"
+
+
+def test_the_note_is_shown_escaped_in_markdown_and_in_the_chat() -> None:
+    from qa.results import Answer
+    from ui.render import render_answer
+
+    a = Answer("q", [], True, note="Nothing from <b>Eve</b> in 2024 answers this")
+    assert "Nothing from" in a.to_markdown() and "<b>" not in a.to_markdown()
+    html = render_answer(a, 0)
+    assert "Nothing from &lt;b&gt;Eve&lt;/b&gt; in 2024" in html
+    assert "<b>Eve" not in html
