@@ -49,6 +49,7 @@ class CorpusLoad:
     transcripts: list[Transcript] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
+
 # Raised whenever the same bytes parse into other turns, speakers or roles. An index records
 # it per document and re-reads files parsed by older rules (their vectors are reused when the
 # indexed text is the same). 2: generic labels ("Question") are no longer speakers.
