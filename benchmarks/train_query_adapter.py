@@ -7,7 +7,7 @@ Data: every specific query of ../shared/datasets/qmsum/train (1,095 over 162 mee
 positives are the passages of the turns inside its `relevant_text_span`s that have at least
 `--min-words` content words (a gold "Mm." teaches nothing); every other passage of its meeting
 is a negative. Passages are represented by the vectors retrieval searches (passage, previous
-turn and header composed as `qa.retrieval.compose_vectors` does), so the adapter learns the
+turn and header composed as `qa.context.compose_vectors` does), so the adapter learns the
 space it is used in.
 
 Model: q -> normalise(q + (q @ down) @ up), rank `--rank`, trained with a multi-positive

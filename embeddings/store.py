@@ -13,7 +13,7 @@ Layout of an index folder::
         vectors.npy        float32 (passages x dim), L2-normalised embedding of each passage
         doc_vectors.npy    float32 (documents x dim), embedding of each title + date header
         search.npy         float32 (passages x dim), the vectors searched: each passage's
-                           vector composed with its context and header (qa.retrieval), so
+                           vector composed with its context and header (qa.context), so
                            opening an index computes nothing
         sentences.npy      float16 (sentences x dim), each sentence of each passage pooled from
                            the passage's own forward pass (the answerer scores these)

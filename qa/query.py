@@ -150,7 +150,7 @@ class SpeakerNames:
     Built from `speakers` (canonical, most turns first: an ambiguous surname goes to the
     speaker with most turns), an optional `resolve(name) -> canonical | None` (the index's
     alias table) and optional `roles`: turns per (speaker, role, doc_id, date), as
-    `Retriever.speaker_roles()` gives them, so that "the mayor" finds the mayor.
+    `Filters.speaker_roles()` (qa.filters) gives them, so that "the mayor" finds the mayor.
     """
 
     def __init__(

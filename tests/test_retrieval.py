@@ -202,9 +202,9 @@ def test_region_smoothing_scores_every_allowed_passage_and_keeps_filters(small_i
 def test_filtered_dense_search_through_the_faiss_selector(
     qa: TranscriptQA, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import qa.retrieval as retrieval
+    import qa.fusion as fusion
 
-    monkeypatch.setattr(retrieval, "SMALL_SUBSET", 0)  # force the FAISS id-selector path
+    monkeypatch.setattr(fusion, "SMALL_SUBSET", 0)  # force the FAISS id-selector path
     hits = qa.search("harbour wall concrete", k=10, speaker="Karl Vik", mode="dense")
     assert [h.passage.speaker for h in hits] == ["Karl Vik"]
     docs = {
@@ -229,7 +229,7 @@ def test_opt_in_hybrid_priors_speaker_boost_and_short_words(small_index: Path) -
         assert boosted.search(query, k=5, mode=mode) == plain.search(query, k=5, mode=mode)
 
     short = TranscriptQA.open(small_index, search_config=replace(OFF, short_words=50))
-    by_words = short._retriever.content_words
+    by_words = short._retriever.ranker.content_words
     assert by_words.shape == (len(short._retriever.passages),)
     hits = short.search("agreed repairs cost", k=10, doc="harbour")
     assert {h.passage for h in hits} == {
@@ -289,7 +289,7 @@ def test_document_evidence_lifts_passages_of_documents_that_match_in_several_pla
     a, b = by_doc["harbour"][:3], by_doc["school"][:1]
     cands = np.asarray(a + b)
     fused = np.asarray([0.9, 0.8, 0.1, 0.95])
-    evidence = retriever._document_evidence(cands, fused)
+    evidence = retriever.ranker._document_evidence(cands, fused)
     # The mean of each document's best two candidate scores (one candidate: half its score).
     assert np.allclose(evidence, [0.85, 0.85, 0.85, 0.475])
     # Inside one document the lift is the same for every passage: the order does not change.

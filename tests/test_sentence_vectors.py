@@ -160,5 +160,5 @@ def test_warm_up_loads_the_model_and_the_lookup_tables(small_index: Path) -> Non
     assert qa.encoder._model is None  # opening an index does not load the model
     qa.warm_up()
     assert qa.encoder._model is not None
-    assert qa._retriever._rows is not None
-    assert qa._retriever._names is not None
+    assert qa._retriever._passage_rows._rows is not None
+    assert qa._retriever.filters._names is not None
