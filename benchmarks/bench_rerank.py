@@ -41,7 +41,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from tqdm import tqdm  # noqa: E402
 
-from qa.answering import AnswerSettings, _names_for, _ranked, _reranker_for  # noqa: E402
+from qa.answering import (  # noqa: E402
+    AnswerSettings,
+    _best_support,
+    _names_for,
+    _ranked,
+    _reranker_for,
+)
 from qa.evaluation.questions import EvalQuestion, contains_any, load_questions  # noqa: E402
 from qa.query import understand  # noqa: E402
 from training.splits import friendsqa_held_out  # noqa: E402
@@ -101,7 +107,7 @@ def run(qa: Any, questions: list[EvalQuestion], settings: AnswerSettings, name: 
     hit1 = hit5 = n_search = 0
     times: list[float] = []
     misses: list[dict[str, Any]] = []
-    rerank_search = settings.rerank and qa.reranker is not None
+    rerank_search = settings.rerank and settings.w_rerank > 0 and qa.reranker is not None
     for q in tqdm(questions, desc=f"{name} rerank={settings.rerank}", leave=False):
         t0 = time.perf_counter()
         a = _ask(qa, q)
@@ -150,10 +156,13 @@ def run(qa: Any, questions: list[EvalQuestion], settings: AnswerSettings, name: 
 
 
 def best_logit(qa: Any, question: str, doc: str | None) -> float:
-    """The best reranker logit `ask()` would see (the abstention decision's input)."""
+    """The best reranker logit `ask()` would see, or -99 when the sentence scores alone
+    already abstain (the two tests of `qa.answering._supported`)."""
     settings = qa.answer_settings
     query = understand(question, _names_for(qa), qa.date_range()[1], doc=doc)
     _, ranked = _ranked(qa, query, settings, _reranker_for(qa, settings))
+    if _best_support(ranked, settings) < settings.threshold:
+        return -99.0
     return max((c.rerank for c in ranked if c.rerank is not None), default=-99.0)
 
 
@@ -211,6 +220,12 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--per-set", type=int, default=300)
     parser.add_argument("--no-baseline", action="store_true", help="only the reranked variant")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="another setting to run, e.g. 'w_rerank=0.4,rerank_threshold=-1' (AnswerSettings)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rerank.json")
     args = parser.parse_args()
     results: dict[str, Any] = {
@@ -228,6 +243,10 @@ def main() -> None:
     variants = [("reranked", base)]
     if not args.no_baseline:
         variants.insert(0, ("without reranker", replace(base, rerank=False)))
+    for text in args.variant:
+        changes = dict(item.split("=", 1) for item in text.split(","))
+        typed = {k: type(getattr(base, k))(v) for k, v in changes.items()}
+        variants.append((text, replace(base, **typed)))
     for name in args.only or sets:
         qa, questions = load_set(name, args.cache)
         questions = questions[: args.limit] if args.limit else questions
@@ -237,7 +256,7 @@ def main() -> None:
             row = run(qa, questions, settings, name)
             results[name][label] = row
             shown = {k: v for k, v in row.items() if k != "misses"}
-            print(f"{name:9} {label:17} {shown}", flush=True)
+            print(f"{name:9} {label:30} {shown}", flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

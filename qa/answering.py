@@ -65,10 +65,12 @@ class AnswerSettings:
     # scores above alone decide (and `threshold` abstains).
     rerank: bool = True
     reranker: str = "minilm-l4-transcripts"  # a bundled one (qa.reranking.available()) or a folder
-    rerank_passages: int = 20  # retrieved passages it reads (plus the replies that follow them)
-    rerank_threshold: float = 0.0  # abstain when no passage's logit reaches this
-    rerank_margin: float = 2.5  # further quotes: at most this many logits below the best
+    rerank_passages: int = 8  # retrieved passages it reads (plus the replies that follow them)
+    lift_replies: bool = True  # a matching question hands its score to the reply that follows
+    w_rerank: float = 0.0  # weight of the reranker model's logit (0: the stage's rules alone)
+    rerank_threshold: float = -2.0  # abstain when no passage's logit reaches this
     filler_words: int = 2  # passages with fewer content words than this never lead
+    short_turn_words: int = 6  # nor do turns this short ("From the first of July."): no context
 
 
 DEFAULT_SETTINGS = AnswerSettings()
@@ -168,7 +170,20 @@ def answer(
     )
     reranker = _reranker_for(qa, settings)
     hits, ranked = _ranked(qa, query, settings, reranker)
+    unknown = unknown_names(qa, query)
+    if unknown:
+        # "What is the capital of France?" over transcripts that never say "France": whatever
+        # matches the other words ("capital reserve") is not about what was asked.
+        note = f"The transcripts never mention {' or '.join(unknown)}."
+        return Answer(question, [], True, hits[:5], query.filters, dict(query.implied), note=note)
     relaxed: dict[str, Any] = {}
+    if query.unnamed_text and not query.follow_up and not _supported(ranked, settings):
+        # "What did Elena Marsh say about the seawall?" under her filter: without the name,
+        # the words that are left find what she said about it.
+        unnamed = replace(query, search_text=query.unnamed_text)
+        unnamed_hits, unnamed_ranked = _ranked(qa, unnamed, settings, reranker)
+        if _supported(unnamed_ranked, settings):
+            query, hits, ranked = unnamed, unnamed_hits, unnamed_ranked
     if query.implied and not _supported(ranked, settings):
         # Nothing under a filter the question only implied ("in 2024", "Voss"): the filter may
         # be wrong ("the German vote in September" names when the vote was). Drop the dates
@@ -196,26 +211,74 @@ def answer(
     return Answer(question, quotes, False, hits[:5], filters, implied, relaxed, note)
 
 
+_NAME = re.compile(r"(?<![\w'’-])[A-Z][a-z]+(?:[-'’][A-Za-z]+)*")
+
+
+def unknown_names(qa: Searchable, query: Query) -> list[str]:
+    """Capitalised words of the question (not its first word, not a speaker or role it
+    names) that no transcript says: the question is about something they never mention."""
+    knows = getattr(qa, "knows", None)
+    if knows is None:
+        return []
+    text = query.question
+    first = re.match(r"\W*\w+", text)
+    skip = first.end() if first else 0
+    names = _names_for(qa)
+    spans = [(m.start, m.end) for m in names.find(text)]
+    out: list[str] = []
+    for m in _NAME.finditer(text, skip):
+        word = m.group()
+        if any(a <= m.start() < b for a, b in spans) or word.lower() in _QUESTION_WORDS:
+            continue
+        if len(word) >= 3 and not knows(word):
+            out.append(word)
+    return out
+
+
+_QUESTION_WORDS = frozenset(
+    [
+        "what",
+        "who",
+        "when",
+        "where",
+        "why",
+        "how",
+        "which",
+        "did",
+        "does",
+        "do",
+        "is",
+        "are",
+        "was",
+        "were",
+        "i",
+    ]
+)
+
+
 def _ranked(
     qa: Searchable, query: Query, settings: AnswerSettings, reranker: Any
 ) -> tuple[list[Hit], list[Candidate]]:
     hits = retrieve(qa, query, settings)
-    if reranker is not None:
+    if settings.rerank:
         return hits, rerank_candidates(qa, query, hits, reranker, settings)
     return hits, rank(candidates(qa, query, hits, settings), settings)
 
 
 def _reranker_for(qa: Searchable, settings: AnswerSettings) -> Any:
-    if not settings.rerank:
+    """The model the reranking stage reads with, if any (None: its rules alone)."""
+    if not settings.rerank or settings.w_rerank <= 0:
         return None
     return getattr(qa, "reranker", None)
 
 
 def _supported(found: list[Candidate], settings: AnswerSettings) -> bool:
-    """Whether the best candidate is worth quoting at all (else: abstain)."""
-    if found and found[0].rerank is not None:
-        return max(c.rerank for c in found if c.rerank is not None) >= settings.rerank_threshold
-    return _best_support(found, settings) >= settings.threshold
+    """Whether the best candidate is worth quoting at all (else: abstain): some sentence
+    says enough about the question, and the reranker does not reject every passage."""
+    if _best_support(found, settings) < settings.threshold:
+        return False
+    logits = [c.rerank for c in found if c.rerank is not None]
+    return not logits or max(logits) >= settings.rerank_threshold
 
 
 def _relaxations(query: Query) -> list[tuple[str, ...]]:
@@ -371,16 +434,18 @@ def candidates(
 def rerank_candidates(
     qa: Searchable, query: Query, hits: list[Hit], reranker: Any, settings: AnswerSettings
 ) -> list[Candidate]:
-    """Sentences of the passages the reranker ranks first, best first.
+    """Sentences of the best passages and of the replies that follow them, best first.
 
-    The reranker reads the best `rerank_passages` passages and the replies that follow them
-    (a question turn that matches is the way to its answer). Each passage is read around its
-    best sentence by the sentence scores; that sentence's features then only choose the
-    sentences inside a passage, while the passage's logit orders passages.
+    The stage reads the best `rerank_passages` passages and adds the reply that follows each
+    (a question turn that matches is the way to its answer). A passage scores as its best
+    sentence (the sentence scores of `rank`), plus `w_rerank` times the reranker's logit
+    when a model reads it (centred on that sentence); a matching question then hands its
+    score to its reply, and filler drops below content. Inside a passage the sentence
+    scores decide.
     """
     from qa.reranking import pair_text
 
-    pool = _with_replies(qa, hits[: settings.rerank_passages])
+    pool = _with_replies(qa, hits[: settings.rerank_passages], query.speaker)
     found = rank(candidates(qa, query, pool, replace(settings, read_passages=len(pool))), settings)
     if not found:
         return []
@@ -388,23 +453,30 @@ def rerank_candidates(
     for c in found:  # best first: the first sentence seen of a passage is its focus
         focus.setdefault((c.hit.passage.doc_id, c.hit.passage.start), c)
     keys = list(focus)
-    texts = [
-        pair_text(qa.transcript(c.hit.passage.doc_id), c.hit.passage, (c.start, c.end))
-        for c in focus.values()
-    ]
-    logits = dict(zip(keys, reranker.scores(query.search_text, texts).tolist(), strict=True))
-    _demote_fillers(qa, focus, logits, settings)
-    _lift_replies(qa, focus, logits)
+    logits: dict[tuple[str, int], float | None] = dict.fromkeys(keys)
+    if reranker is not None:
+        texts = [
+            pair_text(qa.transcript(c.hit.passage.doc_id), c.hit.passage, (c.start, c.end))
+            for c in focus.values()
+        ]
+        scores = reranker.scores(query.search_text, texts).tolist()
+        logits = dict(zip(keys, scores, strict=True))
+    best = {key: c.score for key, c in focus.items()}  # the passage's best sentence score
+    combined = {key: best[key] + settings.w_rerank * (logits[key] or 0.0) for key in keys}
+    _demote_fillers(qa, focus, combined, settings, set(_tokenizer()(query.topic)))
+    if settings.lift_replies and not _ASKS_ABOUT_ASKING.search(query.question):
+        _lift_replies(qa, focus, combined)
     for c in found:
-        c.rerank = logits[(c.hit.passage.doc_id, c.hit.passage.start)]
-        # The logit orders passages; inside one, the sentence scores decide.
-        c.score = c.rerank + 0.1 * c.score
+        key = (c.hit.passage.doc_id, c.hit.passage.start)
+        c.rerank = logits[key]
+        # Passages are ordered by their combined score; inside one, the sentence scores decide.
+        c.score = combined[key] - (best[key] - c.score)
     return sorted(found, key=lambda c: -c.score)
 
 
-def _with_replies(qa: Searchable, hits: list[Hit]) -> list[Hit]:
+def _with_replies(qa: Searchable, hits: list[Hit], speaker: str | None = None) -> list[Hit]:
     """`hits` plus, after each, the opening passage of the next turn when another speaker
-    says it and it is not already there."""
+    says it and it is not already there (and, under a speaker filter, that speaker)."""
     out = list(hits)
     have = {(h.passage.doc_id, h.passage.start) for h in hits}
     for h in hits:
@@ -416,6 +488,8 @@ def _with_replies(qa: Searchable, hits: list[Hit]) -> list[Hit]:
         reply = transcript.turns[p.turn + 1]
         if reply.speaker == turn.speaker and reply.speaker is not None:
             continue
+        if speaker is not None and reply.speaker != speaker:
+            continue  # the filter holds for every quote
         passage = _opening_passage(qa, transcript, reply.index)
         if passage is not None and (passage.doc_id, passage.start) not in have:
             have.add((passage.doc_id, passage.start))
@@ -444,15 +518,31 @@ def _opening_passage(qa: Searchable, transcript: Transcript, turn: int) -> Passa
 def _demote_fillers(
     qa: Searchable,
     focus: dict[tuple[str, int], Candidate],
-    logits: dict[tuple[str, int], float],
+    scores: dict[tuple[str, int], float],
     settings: AnswerSettings,
+    topic: set[str],
 ) -> None:
-    """ "Thank you." and "Mm-hm." never lead: below every passage with content."""
+    """ "Thank you." and "Mm-hm." never lead, nor a turn too short to stand on its own that
+    says none of the question's topic words ("From the first of July."): below every passage
+    with content (filler lowest)."""
     tok = _tokenizer()
-    low = min(logits.values())
+    low = min(scores.values())
     for key, c in focus.items():
-        if len(tok(c.hit.passage.text)) < settings.filler_words:
-            logits[key] = min(logits[key], low) - 1.0
+        p = c.hit.passage
+        words = tok(p.text)
+        if len(words) < settings.filler_words:
+            scores[key] = min(scores[key], low) - 1.0
+        elif word_count(
+            qa.transcript(p.doc_id).turns[p.turn].text
+        ) < settings.short_turn_words and not topic & set(words):
+            scores[key] = min(scores[key], low) - 0.5
+
+
+# "Who asked about …?", "What did Rachel ask Monica?": then the question turn is the answer.
+_ASKS_ABOUT_ASKING = re.compile(
+    r"^\W*who\b|\b(ask|asks|asked|asking|question|questions|wonder|wonders|wondered)\b",
+    re.IGNORECASE,
+)
 
 
 def _lift_replies(
@@ -593,20 +683,14 @@ def build_quotes(
     if not sentences or not _supported(sentences, settings):
         return []
     best_score = sentences[0].score
-    best_rerank = sentences[0].rerank
     quotes: list[Quote] = []
     for sentence in sentences:
         if len(quotes) >= k:
             break
-        if quotes and best_rerank is not None and sentence.rerank is not None:
-            if (
-                sentence.rerank < best_rerank - settings.rerank_margin
-                or sentence.rerank < settings.rerank_threshold
-            ):
-                break
-        elif quotes and (
+        if quotes and (
             sentence.score < settings.runner_up * best_score
             or support(sentence, settings) < settings.threshold
+            or (sentence.rerank is not None and sentence.rerank < settings.rerank_threshold)
         ):
             break
         p = sentence.hit.passage

@@ -81,6 +81,17 @@ class Tokenizer:
         return words
 
 
+def _one_edit(word: str) -> set[str]:
+    """Every string one deletion, swap, replacement or insertion away from `word`."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in letters}
+    out |= {a + c + b for a, b in splits for c in letters}
+    return out
+
+
 class LexicalIndex:
     """A bm25s index whose rows are passage ids; `scores` gives every passage's BM25 score."""
 
@@ -106,6 +117,19 @@ class LexicalIndex:
         if texts:
             retriever.index(corpus, show_progress=False)
         return cls(retriever, tokenizer, len(texts))
+
+    def knows(self, word: str, typos: bool = True) -> bool:
+        """Whether any indexed passage has `word` (after the same tokenising and stemming);
+        with `typos`, a word of 7+ letters also counts when one edit makes a known word
+        (shorter ones would match other names: "France" is one edit from "Franke")."""
+        vocab = self.retriever.vocab_dict
+        tokens = self.tokenizer(word)
+        if tokens and all(t in vocab for t in tokens):
+            return True
+        low = word.lower()
+        if not typos or len(low) < 7 or not low.isalpha():
+            return False
+        return any(t in vocab for edit in _one_edit(low) for t in self.tokenizer(edit))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage (zeros when no query word is in the vocabulary)."""

@@ -146,12 +146,20 @@ class CrossEncoderReranker:
     tokenizer of the bundled all-MiniLM-L6-v2 package; run in float32 on the CPU.
     """
 
-    def __init__(self, folder: str | os.PathLike[str], max_length: int | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        max_length: int | None = None,
+        quantize: bool | None = None,
+    ) -> None:
         self.folder = Path(folder)
         about = json.loads((self.folder / "reranker.json").read_text(encoding="utf-8"))
         self.about: dict[str, Any] = about
         self.name = str(about.get("name", self.folder.name))
         self.max_length = int(max_length or about.get("max_length", 192))
+        # Linear layers in int8 at load time (torch dynamic quantization): faster on a CPU,
+        # and measured to rank alike (README, "Reranker").
+        self.quantize = bool(about.get("quantize", False) if quantize is None else quantize)
         self.batch_size = 32
         self._model: Any = None
         self._tokenizer: Any = None
@@ -170,9 +178,13 @@ class CrossEncoderReranker:
 
         tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(None)[1]))
         model = AutoModelForSequenceClassification.from_pretrained(
-            str(self.folder), torch_dtype=torch.float32
+            str(self.folder), dtype=torch.float32
         )
         model.eval()
+        if self.quantize:
+            model = torch.ao.quantization.quantize_dynamic(
+                model, {torch.nn.Linear}, dtype=torch.qint8
+            )
         self._tokenizer, self._model = tokenizer, model
 
     def warm_up(self) -> None:

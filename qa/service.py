@@ -315,6 +315,10 @@ class TranscriptQA:
             return None
         return reranking.bundled(self.answer_settings.reranker)
 
+    def knows(self, word: str) -> bool:
+        """Whether the transcripts say `word` anywhere (their indexed words, stemmed)."""
+        return self.snapshot.lexical.size > 0 and self.snapshot.lexical.knows(word)
+
     def passages_of_turn(self, doc_id: str, turn: int) -> list[Passage]:
         """The indexed passages of one turn, in reading order."""
         return self._retriever.passages_of_turn(doc_id, turn)

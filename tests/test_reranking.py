@@ -113,29 +113,40 @@ def test_load_names_the_missing_reranker_and_register_adds_a_kind(tmp_path: Path
 # ---------------------------------------------------------------- answers on the reranked order
 
 
-def test_a_matching_question_brings_its_reply_and_never_leads() -> None:
+WITH_MODEL = AnswerSettings(w_rerank=0.2)
+
+
+@pytest.mark.parametrize("settings", [AnswerSettings(), WITH_MODEL], ids=["rules", "model"])
+def test_a_matching_question_brings_its_reply_and_never_leads(settings: AnswerSettings) -> None:
     qa = RerankedQA(_shop(), OverlapReranker())
-    a = answer(qa, "How much will Sunday opening cost?")
+    a = answer(qa, "How much will Sunday opening cost?", settings=settings)
     assert not a.abstained
     assert a.quotes[0].speaker == "Maria Lopez"
     assert a.quotes[0].text.startswith("About 85,000 euros")
-    assert all(not q.text.rstrip().endswith("?") for q in a.quotes[:1])
+    # Without the stage, the question itself leads (what issue 12 was filed with).
+    old = answer(qa, "How much will Sunday opening cost?", settings=AnswerSettings(rerank=False))
+    assert old.quotes[0].speaker == "Tom Becker"
 
 
-def test_without_the_reranker_the_old_scorer_answers() -> None:
+def test_the_model_is_read_only_when_it_has_a_weight() -> None:
     reranker = OverlapReranker()
     qa = RerankedQA(_shop(), reranker)
     answer(qa, "How much will Sunday opening cost?", settings=AnswerSettings(rerank=False))
+    answer(qa, "How much will Sunday opening cost?", settings=AnswerSettings(w_rerank=0.0))
     assert reranker.calls == []
-    answer(qa, "How much will Sunday opening cost?")
+    answer(qa, "How much will Sunday opening cost?", settings=WITH_MODEL)
     assert reranker.calls and reranker.calls[0][0].startswith("How much will Sunday")
+    # Each passage once, read with the previous speaker's words.
+    texts = reranker.calls[0][1]
+    assert len(texts) == len(set(texts))
+    assert any(t.startswith("Tom Becker: How much") and "Maria Lopez:" in t for t in texts)
 
 
-def test_the_reranker_abstains_when_no_passage_reaches_its_threshold() -> None:
+def test_the_model_vetoes_when_no_passage_reaches_its_threshold() -> None:
     qa = RerankedQA(_shop(), OverlapReranker())
-    a = answer(qa, "Who repaints the front of the shop?", settings=AnswerSettings())
+    a = answer(qa, "Who repaints the front of the shop?", settings=WITH_MODEL)
     assert not a.abstained
-    strict = AnswerSettings(rerank_threshold=5.0)
+    strict = AnswerSettings(w_rerank=0.2, rerank_threshold=5.0)
     assert answer(qa, "Who repaints the front of the shop?", settings=strict).abstained
 
 
@@ -157,8 +168,9 @@ def test_filler_never_leads() -> None:
             return np.asarray([9.0 if "Thank you, thank" in t else 1.0 for t in texts])
 
     qa = RerankedQA(transcripts, LovesThanks())
-    a = answer(qa, "When do the thank you letters go out?")
-    assert a.quotes[0].speaker == "Bo Chen"
+    for settings in (AnswerSettings(), AnswerSettings(w_rerank=2.0)):
+        a = answer(qa, "When do the thank you letters go out?", settings=settings)
+        assert a.quotes[0].speaker == "Bo Chen"
 
 
 def test_a_dropped_date_is_said_in_the_answer() -> None:
@@ -213,3 +225,70 @@ def test_the_note_is_shown_escaped_in_markdown_and_in_the_chat() -> None:
     html = render_answer(a, 0)
     assert "Nothing from &lt;b&gt;Eve&lt;/b&gt; in 2024" in html
     assert "<b>Eve" not in html
+
+
+# ---------------------------------------------------------------- the cross-encoder backend
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer cross-encoder with random weights, saved as the training script saves one."""
+    import json
+
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from embeddings.encoder import resolve_model
+
+    vocab = len((resolve_model(None)[1] / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=1,
+    )
+    folder = tmp_path_factory.mktemp("tiny-reranker")
+    BertForSequenceClassification(config).half().save_pretrained(str(folder))
+    about = {"name": "tiny", "kind": "cross-encoder", "max_length": 64, "seed": 0}
+    (folder / "reranker.json").write_text(json.dumps(about), encoding="utf-8")
+    return folder
+
+
+def test_a_saved_cross_encoder_loads_and_scores_each_pair_alone(tiny_model: Path) -> None:
+    model = reranking.load(tiny_model)
+    assert model.name == "tiny" and model.max_length == 64  # type: ignore[attr-defined]
+    texts = ["Ann: The weather was lovely.", "Maria: About 85,000 euros a year.", "Bo: Thanks."]
+    scores = model.scores("How much will Sunday opening cost?", texts)
+    assert scores.shape == (3,) and scores.dtype == np.float32
+    again = model.scores("How much will Sunday opening cost?", texts[::-1])
+    assert np.allclose(again[::-1], scores, atol=1e-5)  # padding in a batch changes nothing
+    assert not np.allclose(scores, scores[0])  # it reads the text
+    assert model.scores("anything", []).shape == (0,)
+    import torch
+
+    quantized = reranking.CrossEncoderReranker(tiny_model, quantize=True)
+    close = quantized.scores("How much will Sunday opening cost?", texts)
+    assert close.shape == (3,) and np.isfinite(close).all()
+    kinds = {type(m) for m in quantized._model.modules()}  # type: ignore[attr-defined]
+    assert torch.ao.nn.quantized.dynamic.Linear in kinds
+
+
+def test_a_model_folder_in_the_settings_is_used_by_ask(tiny_model: Path) -> None:
+    from qa.service import TranscriptQA
+
+    qa = object.__new__(TranscriptQA)  # only the property under test
+    qa.answer_settings = AnswerSettings(reranker=str(tiny_model), w_rerank=0.2)
+    assert qa.reranker is not None and qa.reranker.name == "tiny"
+    qa.answer_settings = AnswerSettings(rerank=False)
+    assert qa.reranker is None
+    qa.answer_settings = AnswerSettings()  # the default names a model that is not shipped
+    assert qa.reranker is None
+
+
+def test_a_reply_by_another_speaker_never_breaks_a_speaker_filter() -> None:
+    qa = RerankedQA(_shop(), OverlapReranker())
+    a = answer(qa, "How much will Sunday opening cost?", speaker="Tom Becker")
+    assert a.quotes and all(q.speaker == "Tom Becker" for q in a.quotes)

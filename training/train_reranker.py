@@ -142,6 +142,7 @@ def make_group(
     n_hard: int,
     keep_previous: float,
     must: list[int] = (),  # type: ignore[assignment]
+    n_random: int = 2,
 ) -> Group | None:
     if not positives:
         return None
@@ -150,8 +151,9 @@ def make_group(
     gold = set(positives)
     negatives = list(dict.fromkeys([*must, *hard[:n_hard]]))
     others = [r for r in corpus.rows[doc_id] if r not in gold and r not in negatives]
-    if others:
-        negatives.append(rng.choice(others))
+    # Random passages too: with BM25 negatives alone, sharing the question's words would
+    # look like a sign of a wrong passage.
+    negatives += rng.sample(others, min(n_random, len(others)))
     negatives += [r for r in corpus.elsewhere(question, doc_id) if r not in negatives]
     if not negatives:
         return None
@@ -242,6 +244,9 @@ def kremlin_groups(
             asked = _asked(turn.text)
             if asked:
                 pairs.append((asked, t.doc_id, i, i + 1))
+    replies: dict[str, list[int]] = {}  # doc -> reply turns (each read with its own question)
+    for _, doc_id, _, a_turn in pairs:
+        replies.setdefault(doc_id, []).append(a_turn)
     rng.shuffle(pairs)
     groups: list[Group] = []
     for asked, doc_id, q_turn, a_turn in pairs[:limit]:
@@ -250,8 +255,20 @@ def kremlin_groups(
         own = [r for r in rows if corpus.passages[r].turn == q_turn]
         exclude = set(reply) | set(own)
         hard = corpus.best(asked, rows, exclude, n_hard)
+        # Replies to other questions of the event: being a reply is not being the answer.
+        others = [t for t in replies[doc_id] if t != a_turn]
+        first_of = {corpus.passages[r].turn: r for r in reversed(rows)}
+        other_replies = [first_of[t] for t in rng.sample(others, min(1, len(others)))]
         g = make_group(
-            corpus, asked, reply[:1], hard, rng, "kremlin", n_hard, keep_previous, must=own[-1:]
+            corpus,
+            asked,
+            reply[:1],
+            hard,
+            rng,
+            "kremlin",
+            n_hard,
+            keep_previous,
+            must=[*own[-1:], *other_replies],
         )
         if g:
             groups.append(g)
@@ -337,10 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=144)
-    parser.add_argument("--hard", type=int, default=3, help="BM25 hard negatives per question")
+    parser.add_argument("--hard", type=int, default=2, help="BM25 hard negatives per question")
     parser.add_argument("--kremlin", type=int, default=1500, help="Kremlin questions at most")
-    parser.add_argument("--keep-previous", type=float, default=0.8)
-    parser.add_argument("--lr", type=float, default=4e-5)
+    parser.add_argument("--keep-previous", type=float, default=0.5)
+    parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--listwise", type=float, default=0.5)
     parser.add_argument("--groups-per-step", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
