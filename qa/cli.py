@@ -248,7 +248,9 @@ def _hit_record(rank: int, hit: Hit) -> dict[str, Any]:
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
 @click.option("-k", "--k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option(
-    "--rerank", is_flag=True, help="Reorder the best passages with the bundled reranker (slower)."
+    "--rerank",
+    is_flag=True,
+    help="Reorder the best passages with the reranker model, if one is set (slower).",
 )
 @index_option
 @json_option
@@ -669,7 +671,10 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
             else "as the model embeds them"
         )
     )
-    click.echo(f"reranker   {info['reranker'] or 'off'} (ask() reads its best passages with it)")
+    click.echo(
+        "reranker   "
+        + (info["reranker"] or "no model (ask() reranks by its rules: replies, filler, fragments)")
+    )
     click.echo(f"size       {info['size_bytes'] / 1e6:.1f} MB")
     if checked is not None:
         click.echo(f"checksums  ok ({checked} files)")

@@ -2,9 +2,11 @@
 
 Retrieval embeds questions and passages apart, so it cannot tell a reply from the question it
 answers, nor a passage that says what was asked from one that only shares its words. A
-cross-encoder reads both at once. No pretrained one can be installed here, so the bundled one
-(`embeddings/rerankers/`) was trained by us from the bundled all-MiniLM-L6-v2 weights
-(`training/train_reranker.py`; its README section gives data, seed and measurements).
+cross-encoder reads both at once. No pretrained one can be installed here; the one we trained
+from the bundled all-MiniLM-L6-v2 weights (`training/train_reranker.py`) ranked worse than the
+answerer's sentence scores, so none ships (benchmarks/results/rerank_training.md). The
+answerer's reranking stage runs its rules without a model and reads one only when
+`AnswerSettings.w_rerank > 0` and `AnswerSettings.reranker` names a folder holding one.
 
 What the model reads for a passage (`pair_text`): the end of the previous speaker's turn,
 then the passage labelled with its speaker, cut to a window around the sentence the answerer
@@ -226,7 +228,7 @@ def register(kind: str, factory: Callable[[Path], Reranker]) -> None:
 
 
 def available() -> list[str]:
-    """Names of the rerankers bundled in `embeddings/rerankers/`."""
+    """Names of the rerankers bundled in `embeddings/rerankers/` (none today)."""
     if not RERANKER_DIR.is_dir():
         return []
     return sorted(p.name for p in RERANKER_DIR.iterdir() if (p / "reranker.json").exists())

@@ -309,8 +309,9 @@ class TranscriptQA:
 
     @property
     def reranker(self) -> Reranker | None:
-        """The bundled reranker `ask()` reads candidates with, or None (switched off in
-        `AnswerSettings(rerank=False)`, or its weights are missing)."""
+        """The reranker model `AnswerSettings.reranker` names (a bundled name or a folder), or
+        None: the stage is off (`rerank=False`) or there is no such model (none ships today;
+        `ask()` then runs the stage's rules alone)."""
         if not self.answer_settings.rerank:
             return None
         return reranking.bundled(self.answer_settings.reranker)
