@@ -538,9 +538,12 @@ def _demote_fillers(
             scores[key] = min(scores[key], low) - 0.5
 
 
-# "Who asked about …?", "What did Rachel ask Monica?": then the question turn is the answer.
+# "Who asked about …?", "What did Rachel ask Monica?": then the question turn is the answer
+# (a "who" question alone is not: "Who checks the costs?" can echo a question and want its
+# reply; "Who says …?" wants the speaker of the matching turn).
 _ASKS_ABOUT_ASKING = re.compile(
-    r"^\W*who\b|\b(ask|asks|asked|asking|question|questions|wonder|wonders|wondered)\b",
+    r"^\W*who\s+(?:says?|said|tells?|told|suggests?|suggested|mentions?|mentioned|thinks?|thought|is|was)\b"
+    r"|\b(?:ask|asks|asked|asking|question|questions|wonder|wonders|wondered)\b",
     re.IGNORECASE,
 )
 
