@@ -21,10 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa.chunking import sentence_spans, word_count
+from qa.chunking import chunk_turn, sentence_spans, word_count
 from qa.errors import QueryError
 from qa.limits import check_date
 from qa.query import Query, SpeakerNames, understand
+from qa.reranking import pair_text
 from qa.results import Answer, Hit, Quote
 from qa.transcript import Passage, Transcript
 
@@ -443,8 +444,6 @@ def rerank_candidates(
     score to its reply, and filler drops below content. Inside a passage the sentence
     scores decide.
     """
-    from qa.reranking import pair_text
-
     pool = _with_replies(qa, hits[: settings.rerank_passages], query.speaker)
     found = rank(candidates(qa, query, pool, replace(settings, read_passages=len(pool))), settings)
     if not found:
@@ -498,21 +497,15 @@ def _with_replies(qa: Searchable, hits: list[Hit], speaker: str | None = None) -
 
 
 def _opening_passage(qa: Searchable, transcript: Transcript, turn: int) -> Passage | None:
-    """The first indexed passage of a turn (the chunker's), else the turn's first ~120 words."""
+    """The first indexed passage of a turn (as the chunker cut it, with its stored sentence
+    vectors); for a searchable without an index, the chunker's first passage of the turn."""
     find = getattr(qa, "passages_of_turn", None)
-    if find is not None:
-        passages = find(transcript.doc_id, turn)
-        return passages[0] if passages else None
-    t = transcript.turns[turn]
-    spans = sentence_spans(t.text, offset=t.start)
-    if not spans:
-        return None
-    end = spans[0][1]
-    for _, e in spans[1:]:
-        if word_count(transcript.text[t.start : e]) > 120:
-            break
-        end = e
-    return Passage.of(transcript, turn, t.start, end)
+    passages = (
+        find(transcript.doc_id, turn)
+        if find is not None
+        else chunk_turn(transcript, transcript.turns[turn])
+    )
+    return passages[0] if passages else None
 
 
 def _demote_fillers(
@@ -549,10 +542,10 @@ _ASKS_ABOUT_ASKING = re.compile(
 
 
 def _lift_replies(
-    qa: Searchable, focus: dict[tuple[str, int], Candidate], logits: dict[tuple[str, int], float]
+    qa: Searchable, focus: dict[tuple[str, int], Candidate], scores: dict[tuple[str, int], float]
 ) -> None:
     """A question that matches puts its reply first: the reply gets at least the question's
-    logit, and the question falls below its reply."""
+    passage score, and the question falls below its reply."""
     by_turn = {(c.hit.passage.doc_id, c.hit.passage.turn): key for key, c in focus.items()}
     for key, c in focus.items():
         p = c.hit.passage
@@ -564,9 +557,9 @@ def _lift_replies(
         reply = focus[reply_key].hit.passage
         if reply.speaker == p.speaker and p.speaker is not None:
             continue
-        asked, replied = logits[key], logits[reply_key]
-        logits[reply_key] = max(asked, replied)
-        logits[key] = min(asked, replied) - 1.0  # clear of the sentence-score tie-break
+        asked, replied = scores[key], scores[reply_key]
+        scores[reply_key] = max(asked, replied)
+        scores[key] = min(asked, replied) - 1.0  # clear of the sentence-score tie-break
 
 
 def _asks(qa: Searchable, p: Passage) -> bool:

@@ -270,10 +270,12 @@ class TranscriptQA:
         if reranker is None or not hits:
             return hits
         pool = hits[: self.answer_settings.rerank_passages]
-        texts = [reranking.pair_text(self.transcript(h.passage.doc_id), h.passage) for h in pool]
-        scores = reranker.scores(query, texts)
-        order = np.argsort(-scores, kind="stable")
-        return [replace(pool[i], rerank_score=float(scores[i])) for i in order][:k]
+        documents = [
+            reranking.Document(reranking.pair_text(self.transcript(h.passage.doc_id), h.passage), i)
+            for i, h in enumerate(pool)
+        ]
+        results = reranking.rank(reranker, query, documents)
+        return [replace(pool[r.document.id], rerank_score=r.score) for r in results][:k]
 
     @property
     def adapts_questions(self) -> bool:
