@@ -216,8 +216,9 @@ _NAME = re.compile(r"(?<![\w'’-])[A-Z][a-z]+(?:[-'’][A-Za-z]+)*")
 
 
 def unknown_names(qa: Searchable, query: Query) -> list[str]:
-    """Capitalised words of the question (not its first word, not a speaker or role it
-    names) that no transcript says: the question is about something they never mention."""
+    """Capitalised words of the question (not its first word, a stopword, or a speaker or
+    role it names) that no transcript says: the question is about something they never
+    mention."""
     knows = getattr(qa, "knows", None)
     if knows is None:
         return []
@@ -226,35 +227,15 @@ def unknown_names(qa: Searchable, query: Query) -> list[str]:
     skip = first.end() if first else 0
     names = _names_for(qa)
     spans = [(m.start, m.end) for m in names.find(text)]
+    tokenize = _tokenizer()
     out: list[str] = []
     for m in _NAME.finditer(text, skip):
         word = m.group()
-        if any(a <= m.start() < b for a, b in spans) or word.lower() in _QUESTION_WORDS:
-            continue
+        if any(a <= m.start() < b for a, b in spans) or not tokenize(word):
+            continue  # a speaker or role it names, or a stopword ("The", "About"): no topic
         if len(word) >= 3 and not knows(word):
             out.append(word)
     return out
-
-
-_QUESTION_WORDS = frozenset(
-    [
-        "what",
-        "who",
-        "when",
-        "where",
-        "why",
-        "how",
-        "which",
-        "did",
-        "does",
-        "do",
-        "is",
-        "are",
-        "was",
-        "were",
-        "i",
-    ]
-)
 
 
 def _ranked(

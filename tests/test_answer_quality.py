@@ -211,5 +211,8 @@ def test_a_name_the_transcripts_never_say_is_not_answered(qa: Any) -> None:
     answer = qa.ask("What is the capital of France?")
     assert answer.abstained and answer.note == "The transcripts never mention France."
     assert "France" in answer.to_markdown()
-    # Names that are speakers, roles or the question's first word are not "unknown".
+    # Names that are speakers, roles or the question's first word are not "unknown", nor
+    # are capitalised stopwords (the index drops them, so it cannot "know" them).
     assert not qa.ask("What did the Mayor say about the Seawall?").abstained
+    answer = qa.ask("What did the mayor say About The seawall?")
+    assert not answer.abstained and "never mention" not in answer.note
