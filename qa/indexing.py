@@ -122,11 +122,15 @@ def _under(path: Path, roots: list[Path]) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
 
-def _incompatibility(manifest: store.Manifest, model: str, chunker: ChunkSettings) -> str | None:
+def _incompatibility(
+    manifest: store.Manifest, model: str, chunker: ChunkSettings, backend: str
+) -> str | None:
     """Why vectors in `manifest` cannot be reused (None: they can). Context settings are not a
     reason: vectors are keyed by the text embedded, which context does not change."""
     if manifest.model != model:
         return f"the embedding model changed ({manifest.model} -> {model})"
+    if manifest.backend != backend:
+        return f"the encoder backend changed ({manifest.backend} -> {backend})"
     if manifest.chunker != chunker.as_dict():
         return f"the chunker settings changed ({manifest.chunker} -> {chunker.as_dict()})"
     return None
@@ -189,8 +193,12 @@ def _make_snapshot(
         for d, info in docs.items()
         if d in old_docs
     )
+    foreign = previous and _incompatibility(
+        previous.manifest, encoder.name, chunker, encoder.backend
+    )
     changed = previous is None or bool(
-        stats.docs_added
+        foreign
+        or stats.docs_added
         or stats.docs_changed
         or stats.docs_removed
         or moved
@@ -212,6 +220,9 @@ def _make_snapshot(
     # re-indexing an unchanged corpus returns above without touching any vector.
     known: dict[str, np.ndarray] = {}
     known_sentences: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if foreign:
+        log.warning("Re-embedding every passage: %s", foreign)
+        previous = None  # vectors of another model or backend never join these
     if previous is not None:
         known.update(zip(previous.keys, previous.vectors, strict=True))
         known.update(
@@ -267,6 +278,7 @@ def _make_snapshot(
     lexical = LexicalIndex.build([x for t, ps in by_doc for x in index_texts(t, ps, context)])
     manifest = store.Manifest(
         model=encoder.name,
+        backend=encoder.backend,
         dim=int(dim),
         chunker=chunker.as_dict(),
         context=context.as_dict(),

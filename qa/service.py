@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embeddings import store
+from embeddings import backends, store
 from embeddings.encoder import Encoder
 from qa import reranking
 from qa.answering import AnswerSettings
@@ -74,6 +74,7 @@ class TranscriptQA:
         model: str | None = None,
         show_progress: bool = True,
         *,
+        backend: str | None = None,
         chunk_settings: ChunkSettings = DEFAULT_SETTINGS,
         context: ContextSettings = DEFAULT_CONTEXT,
         search_config: SearchConfig = DEFAULT_SEARCH,
@@ -82,11 +83,12 @@ class TranscriptQA:
         """Index every transcript under `corpus_path` into `index_dir`.
 
         If `index_dir` already holds a compatible index, vectors of unchanged passages are
-        reused; a different model, chunker or context setting rebuilds from scratch (logged,
-        and reported in `last_update_stats.rebuilt`).
+        reused; a different model, encoder backend or chunker setting rebuilds from scratch
+        (logged, and reported in `last_update_stats.rebuilt`). `backend` (see
+        `embeddings.backends`): None keeps an existing index's backend where it runs, and
+        otherwise picks the fastest this machine runs (`auto`).
         """
         started = time.perf_counter()
-        encoder = Encoder(model)
         # Held from reading the old index to switching in the new one (see store.writer_lock).
         with store.writer_lock(index_dir, _waiting(index_dir, show_progress)):
             previous: store.Snapshot | None = None
@@ -97,8 +99,13 @@ class TranscriptQA:
                 except IndexLoadError as exc:
                     reason = f"the previous index could not be read ({exc})"
                     log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
+            if backend is None and previous is not None:
+                backend = _runnable_or_auto(previous.manifest.backend)
+            encoder = Encoder(model, backend=backend)
             if previous is not None:
-                reason = _incompatibility(previous.manifest, encoder.name, chunk_settings)
+                reason = _incompatibility(
+                    previous.manifest, encoder.name, chunk_settings, encoder.backend
+                )
                 if reason:
                     log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
                     previous = None
@@ -134,7 +141,9 @@ class TranscriptQA:
     ) -> TranscriptQA:
         """Load an index folder. The embedding model loads on the first query that needs it."""
         snapshot = store.load(index_dir)
-        encoder = Encoder(snapshot.manifest.model)
+        encoder = Encoder(
+            snapshot.manifest.model, backend=_runnable_or_auto(snapshot.manifest.backend)
+        )
         return cls(
             index_dir,
             snapshot,
@@ -406,6 +415,17 @@ class TranscriptQA:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _runnable_or_auto(backend: str) -> str:
+    """An index's backend, or (where this machine cannot run it) the `auto` choice: questions
+    then embed within float error of the index (benchmarks/results/encoder_backends.json), and
+    the next update re-embeds, so vectors never mix."""
+    if backend in backends.NAMES and backends.runnable(backend):
+        return backend
+    chosen = backends.resolve(backends.AUTO)
+    log.warning("Encoder backend %s cannot run here; using %s", backend, chosen)
+    return chosen
 
 
 def _waiting(index_dir: PathLike, show_progress: bool) -> Any:

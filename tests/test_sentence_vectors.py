@@ -157,8 +157,8 @@ def test_sentence_rows_that_disagree_with_the_passages_give_a_clear_error(
 
 def test_warm_up_loads_the_model_and_the_lookup_tables(small_index: Path) -> None:
     qa = TranscriptQA.open(small_index)
-    assert qa.encoder._model is None  # opening an index does not load the model
+    assert not qa.encoder.loaded  # opening an index does not load the model
     qa.warm_up()
-    assert qa.encoder._model is not None
+    assert qa.encoder.loaded
     assert qa._retriever._passage_rows._rows is not None
     assert qa._retriever.filters._names is not None
