@@ -46,7 +46,7 @@ import numpy as np
 
 from qa.errors import IndexLoadError
 from qa.lexical import LexicalIndex
-from qa.transcript import Passage, Transcript, Turn
+from qa.transcript import Cue, Passage, Transcript, Turn
 
 FORMAT_VERSION = 2
 CURRENT = "CURRENT"
@@ -87,7 +87,7 @@ def content_key(text: str) -> str:
 
 
 def transcript_to_dict(t: Transcript) -> dict[str, Any]:
-    return {
+    d = {
         "doc_id": t.doc_id,
         "title": t.title,
         "date": t.date.isoformat() if t.date else None,
@@ -116,6 +116,12 @@ def transcript_to_dict(t: Transcript) -> dict[str, Any]:
             for u in t.turns
         ],
     }
+    # Only where present, so documents without them keep their hash (and are not re-read).
+    if t.url:
+        d["url"] = t.url
+    if t.cues:  # cue spans and times inside merged subtitle turns
+        d["cues"] = [[c.start, c.end, c.time_start, c.time_end] for c in t.cues]
+    return d
 
 
 def transcript_from_dict(d: dict[str, Any]) -> Transcript:
@@ -149,6 +155,8 @@ def transcript_from_dict(d: dict[str, Any]) -> Transcript:
         persons=list(d.get("persons") or []),
         source=d.get("source"),
         format=d.get("format") or "unknown",
+        url=d.get("url"),
+        cues=[Cue(int(s), int(e), float(ts), float(te)) for s, e, ts, te in d.get("cues") or []],
     )
 
 

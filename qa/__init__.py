@@ -14,7 +14,7 @@ from qa.errors import (
 )
 from qa.ingest import CorpusLoad, Skipped, load_corpus, load_transcript
 from qa.results import Answer, DocumentInfo, Hit, Quote
-from qa.transcript import Passage, Transcript, Turn
+from qa.transcript import Cue, Passage, Transcript, Turn
 
 if TYPE_CHECKING:
     from qa.service import TranscriptQA
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Answer",
     "CorpusLoad",
+    "Cue",
     "DocumentInfo",
     "Hit",
     "IndexLoadError",

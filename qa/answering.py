@@ -24,6 +24,7 @@ import numpy as np
 from qa.chunking import chunk_turn, sentence_spans, word_count
 from qa.errors import QueryError
 from qa.limits import check_date
+from qa.links import document_url, span_times
 from qa.query import Query, SpeakerNames, understand
 from qa.reranking import pair_text
 from qa.results import Answer, Hit, Quote
@@ -725,6 +726,7 @@ def _widen(transcript: Transcript, sentence: Candidate, settings: AnswerSettings
         while hi_i + 1 < len(spans) and words(lo_i, hi_i) < 25 and words(lo_i, hi_i + 1) <= budget:
             hi_i += 1
         lo, hi = spans[lo_i][0], spans[hi_i][1]
+    time_start, time_end = span_times(transcript, turn.index, lo, hi)
     return Quote(
         text=transcript.text[lo:hi],
         speaker=turn.speaker,
@@ -739,6 +741,9 @@ def _widen(transcript: Transcript, sentence: Candidate, settings: AnswerSettings
         score=round(sentence.score, 4),
         highlight=(sentence.start, sentence.end),
         retranslated=turn.retranslated,
+        time_start=time_start,
+        time_end=time_end,
+        url=document_url(transcript),
     )
 
 

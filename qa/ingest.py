@@ -52,8 +52,10 @@ class CorpusLoad:
 
 # Raised whenever the same bytes parse into other turns, speakers or roles. An index records
 # it per document and re-reads files parsed by older rules (their vectors are reused when the
-# indexed text is the same). 2: generic labels ("Question") are no longer speakers.
-PARSER_VERSION = 2
+# indexed text is the same). 2: generic labels ("Question") are no longer speakers. 3: a title
+# or date the file lacks comes from its name (2025-02-03_podcast.vtt); links (URL:, "url",
+# WebVTT NOTE) and subtitle cue spans are kept.
+PARSER_VERSION = 3
 
 
 def read_text(path: str | Path) -> str:

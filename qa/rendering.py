@@ -4,7 +4,8 @@ A transcript may contain `*`, `_`, `<script>`, `[links](…)`, `#` or `$…$`; r
 unescaped, those would restyle the answer, inject HTML or break the block quote. So
 every character a Markdown (or HTML) renderer could interpret is escaped before it is
 placed in the answer, and only our own markup (block quotes, bold, the citation line)
-is live.
+is live. Links go only to absolute http(s) URLs (`qa.links.safe_url`), percent-encoded, so
+a link target can never be `javascript:` or break out of the Markdown link.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import html
 import re
 from typing import Any
 
+from qa.links import format_span, safe_url, with_time
 from qa.results import Answer, Hit, Quote
 
 # Backslash-escapable ASCII punctuation that Markdown renderers (CommonMark, marked,
@@ -60,6 +62,8 @@ def citation_parts(
     """Unescaped citation pieces — who (with role), event, date, place — shared by every renderer.
 
     A turn by no one in particular is cited by its role: "Question from the floor · …".
+    The time in the recording (`qa.links.format_span`) is added by each renderer, since it
+    may be a link.
     """
     who = speaker_or_role(speaker, role, unattributed)
     if speaker and role and role.lower() not in who.lower():
@@ -69,6 +73,32 @@ def citation_parts(
     return [p for p in (who, title, format_date(date), place or "") if p]
 
 
+def link_host(url: str) -> str:
+    """The host a link goes to, as its text: "en.kremlin.ru"."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or url
+
+
+def _markdown_link(text: str, url: str) -> str:
+    # `url` is percent-encoded by safe_url (no spaces, <, >, quotes, parentheses or
+    # backslashes); only an `&` that would read as an entity needs care in a link target.
+    target = re.sub(r"&(?=#?\w+;)", "&amp;", url)
+    return f"[{escape_markdown(text)}]({target})"
+
+
+def time_and_link_markdown(
+    time_start: float | None, time_end: float | None, url: str | None
+) -> str:
+    """The citation's last piece: "00:12:31–00:12:45", linked to `url#t=751` when the transcript
+    names its recording; without times, a link named by its host ("[en.kremlin.ru](…)")."""
+    when = format_span(time_start, time_end)
+    link = with_time(url, time_start) if safe_url(url) else None
+    if link is None:
+        return escape_markdown(when)
+    return _markdown_link(when or link_host(link), link)
+
+
 def citation(
     speaker: str | None,
     role: str | None,
@@ -76,10 +106,17 @@ def citation(
     date: dt.date | None,
     place: str | None,
     retranslated: bool = False,
+    time_start: float | None = None,
+    time_end: float | None = None,
+    url: str | None = None,
 ) -> str:
-    """ "Vladimir Putin, President of Russia · Meeting with Marine Le Pen · 24 March 2017 · Moscow"."""
-    parts = citation_parts(speaker, role, title, date, place, retranslated)
-    return " · ".join(escape_markdown(p) for p in parts)
+    """ "Vladimir Putin, President of Russia · Meeting with Marine Le Pen · 24 March 2017 · Moscow",
+    then the time in the recording and the link, where the transcript has them."""
+    parts = [
+        escape_markdown(p) for p in citation_parts(speaker, role, title, date, place, retranslated)
+    ]
+    tail = time_and_link_markdown(time_start, time_end, url)
+    return " · ".join([*parts, tail] if tail else parts)
 
 
 def quote_to_markdown(quote: Quote) -> str:
@@ -100,7 +137,15 @@ def quote_to_markdown(quote: Quote) -> str:
         # Leading blanks would make an indented code block inside the quote.
         lines.append(f"> {line.lstrip()}" if line.strip() else ">")
     cite = citation(
-        quote.speaker, quote.role, quote.title, quote.date, quote.place, quote.retranslated
+        quote.speaker,
+        quote.role,
+        quote.title,
+        quote.date,
+        quote.place,
+        quote.retranslated,
+        quote.time_start,
+        quote.time_end,
+        quote.url,
     )
     lines.append(">")
     lines.append(f"> — {cite}")
@@ -117,7 +162,9 @@ def _snippet(text: str, words: int = 45) -> str:
 def hit_to_markdown(hit: Hit) -> str:
     """A closest match: a shortened passage and its citation, on one list item."""
     p = hit.passage
-    cite = citation(p.speaker, p.role, p.title, p.date, p.place, p.retranslated)
+    cite = citation(
+        p.speaker, p.role, p.title, p.date, p.place, p.retranslated, p.time_start, p.time_end, p.url
+    )
     return f"- “{escape_markdown(_snippet(p.text))}” — {cite}"
 
 

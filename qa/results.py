@@ -37,6 +37,11 @@ class Quote:
     score: float
     highlight: tuple[int, int]  # the best sentence, in the same source offsets
     retranslated: bool = False
+    # Seconds into the recording (first overlapping cue's start, last one's end), where the
+    # transcript has cue times; never the character offsets `start`/`end`.
+    time_start: float | None = None
+    time_end: float | None = None
+    url: str | None = None  # where the document links (`qa.links.document_url`), no #t=
 
 
 @dataclass(frozen=True, slots=True)

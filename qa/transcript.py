@@ -9,7 +9,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from qa.links import document_url, span_times
 from qa.speakers import generic_name
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One timed subtitle cue inside a turn: `Transcript.text[start:end]` was said from
+    `time_start` to `time_end` (seconds). Kept where turns merge several cues (WebVTT, SRT),
+    so a passage of a long turn gets its own time, not the turn's."""
+
+    start: int
+    end: int
+    time_start: float
+    time_end: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,10 @@ class Transcript:
     persons: list[str] = field(default_factory=list)
     source: str | None = None  # path the transcript was read from
     format: str = "unknown"
+    # The recording or page the transcript names (absolute http(s) only; see qa.links).
+    url: str | None = None
+    # Timed cues in text order, where turns merge several of them (subtitles); else empty.
+    cues: list[Cue] = field(default_factory=list)
 
     @property
     def speakers(self) -> list[str]:
@@ -84,11 +101,17 @@ class Passage:
     retranslated: bool = False
     # The speaker label of the indexed text (`Turn.index_label`); None: the speaker, if any.
     index_label: str | None = None
+    # Seconds into the recording (the first overlapping cue's start, the last one's end), for
+    # formats with cue times; not to be confused with the character offsets `start`/`end`.
+    time_start: float | None = None
+    time_end: float | None = None
+    url: str | None = None  # where the document links (`qa.links.document_url`), no #t=
 
     @classmethod
     def of(cls, transcript: Transcript, turn: int, start: int, end: int) -> Passage:
         """The passage `transcript.text[start:end]` of turn number `turn`, with its citation."""
         t = transcript.turns[turn]
+        time_start, time_end = span_times(transcript, turn, start, end)
         return cls(
             doc_id=transcript.doc_id,
             turn=turn,
@@ -102,4 +125,7 @@ class Passage:
             end=end,
             retranslated=t.retranslated,
             index_label=t.index_label,
+            time_start=time_start,
+            time_end=time_end,
+            url=document_url(transcript),
         )

@@ -1,7 +1,10 @@
 """JSON shapes of the `/ask` and `/search` endpoints, and back (for follow-up history).
 
 Plain dicts of str/int/float/None/lists so any HTTP client can read them; dates are
-ISO strings; `highlight` is the best sentence's `[start, end]` in source offsets.
+ISO strings; `start`/`end` and `highlight` (the best sentence's `[start, end]`) are character
+offsets into the transcript text. Times in the recording are `time_start_s`/`time_end_s`
+(seconds, float, or null for transcripts without cue times), and `url` is where the citation
+links (http/https only, `#t=SECONDS` added where times exist), or null.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from qa.links import safe_url, with_time
 from qa.results import Answer, Hit, Quote
 from qa.transcript import Passage
 
@@ -20,6 +24,26 @@ def _iso(value: Any) -> Any:
 
 def _date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _seconds_from(value: Any) -> float | None:
+    """A time sent back by a client: a finite, non-negative number of seconds, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if number >= 0 and number != float("inf") else None
+
+
+def _times(time_start: float | None, time_end: float | None, url: str | None) -> dict[str, Any]:
+    return {
+        "time_start_s": _seconds(time_start),
+        "time_end_s": _seconds(time_end),
+        "url": with_time(url, time_start),
+    }
 
 
 def quote_to_dict(q: Quote) -> dict[str, Any]:
@@ -37,6 +61,7 @@ def quote_to_dict(q: Quote) -> dict[str, Any]:
         "score": float(q.score),
         "highlight": [int(q.highlight[0]), int(q.highlight[1])],
         "retranslated": q.retranslated,
+        **_times(q.time_start, q.time_end, q.url),
     }
 
 
@@ -58,6 +83,7 @@ def hit_to_dict(h: Hit) -> dict[str, Any]:
         "bm25_score": None if h.bm25_score is None else float(h.bm25_score),
         "rerank_score": None if h.rerank_score is None else float(h.rerank_score),
         "retranslated": p.retranslated,
+        **_times(p.time_start, p.time_end, p.url),
     }
 
 
@@ -94,6 +120,9 @@ def quote_from_dict(d: Mapping[str, Any]) -> Quote:
         score=float(d.get("score") or 0.0),
         highlight=(int(hl[0]), int(hl[1])),
         retranslated=bool(d.get("retranslated", False)),
+        time_start=_seconds_from(d.get("time_start_s")),
+        time_end=_seconds_from(d.get("time_end_s")),
+        url=safe_url(d.get("url")),
     )
 
 
@@ -110,6 +139,9 @@ def hit_from_dict(d: Mapping[str, Any]) -> Hit:
         start=int(d["start"]),
         end=int(d["end"]),
         retranslated=bool(d.get("retranslated", False)),
+        time_start=_seconds_from(d.get("time_start_s")),
+        time_end=_seconds_from(d.get("time_end_s")),
+        url=safe_url(d.get("url")),
     )
     return Hit(passage, float(d.get("score") or 0.0), d.get("dense_score"), d.get("bm25_score"))
 

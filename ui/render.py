@@ -6,7 +6,9 @@ a transcript containing `<script>`, `<img onerror=…>`, `[a](javascript:…)` o
 shows exactly those characters. The only markup here is the fixed markup these
 functions write. Citations are buttons carrying an opaque id (`data-qid="3-q0"`:
 answer 3, quote 0) that the app resolves against its own state; nothing the browser
-sends names a document or a file.
+sends names a document or a file. Times in a recording show as `00:12:31`; a transcript that
+names its recording or page gets links (`<a target="_blank" rel="noopener noreferrer">`),
+only to absolute http(s) URLs (`qa.links.safe_url`), with `#t=SECONDS` where times exist.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.rendering import citation_parts, escape_html, speaker_or_role
+from qa.links import document_url, format_span, format_time, safe_url, span_times, with_time
+from qa.rendering import citation_parts, escape_html, link_host, speaker_or_role
 from qa.rendering import format_date as _format_date
 from qa.results import Answer, DocumentInfo, Hit, Quote
 from qa.transcript import Transcript
@@ -101,16 +104,44 @@ def cite_button(qid: str, cite: str) -> str:
     )
 
 
+def link(url: str | None, text: str, cls: str = "tqa-link", title: str = "") -> str:
+    """`<a>` to `url` (checked: http/https only) opening in a new tab, or "" for no URL;
+    `text` and `title` are escaped here."""
+    url = safe_url(url)
+    if url is None:
+        return ""
+    hint = f' title="{esc(title)}"' if title else ""
+    return (
+        f'<a class="{esc(cls)}" href="{esc(url)}" target="_blank" '
+        f'rel="noopener noreferrer"{hint}>{esc(text)}</a>'
+    )
+
+
+def time_and_link(time_start: float | None, time_end: float | None, url: str | None) -> str:
+    """After a citation: the time in the recording ("00:12:31–00:12:45"), as a link to
+    `url#t=751` when the transcript names its recording; without times, a link named by its
+    host ("en.kremlin.ru ↗"). "" when there is neither."""
+    when = format_span(time_start, time_end)
+    target = with_time(url, time_start)
+    if target is None:
+        return f' <span class="tqa-time">{esc(when)}</span>' if when else ""
+    if when:
+        title = f"Open the recording at {format_time(time_start)}"
+        return " " + link(target, f"{when} ↗", "tqa-link tqa-time", title)
+    return " " + link(target, f"{link_host(target)} ↗", "tqa-link", f"Open {target}")
+
+
 def render_quote(quote: Quote, qid: str) -> str:
     """A block quote with its best sentence highlighted and a clickable citation under it."""
     body = marked(quote.text, quote.start, [(*quote.highlight, "tqa-best")])
     cite = citation_text(
         quote.speaker, quote.role, quote.title, quote.date, quote.place, quote.retranslated
     )
+    tail = time_and_link(quote.time_start, quote.time_end, quote.url)
     return (
         '<figure class="tqa-quote">'
         f"<blockquote>{body}</blockquote>"
-        f"<figcaption>{cite_button(qid, cite)}</figcaption>"
+        f"<figcaption>{cite_button(qid, cite)}{tail}</figcaption>"
         "</figure>"
     )
 
@@ -119,10 +150,11 @@ def render_hit(hit: Hit, qid: str) -> str:
     """A closest-match passage: shown as context, never highlighted as an answer."""
     p = hit.passage
     cite = citation_text(p.speaker, p.role, p.title, p.date, p.place, p.retranslated)
+    tail = time_and_link(p.time_start, p.time_end, p.url)
     return (
         '<figure class="tqa-quote tqa-near">'
         f"<blockquote>{esc(p.text)}</blockquote>"
-        f"<figcaption>{cite_button(qid, cite)}</figcaption>"
+        f"<figcaption>{cite_button(qid, cite)}{tail}</figcaption>"
         "</figure>"
     )
 
@@ -217,29 +249,36 @@ def render_source(
     best: tuple[int, int] | None = None,
     context: int = 1,
 ) -> str:
-    """Turn `turn` of `transcript` with `context` turns either side, `span` (and `best`) marked."""
+    """Turn `turn` of `transcript` with `context` turns either side, `span` (and `best`) marked.
+
+    Each turn shows its time in the recording where the transcript has times (a link to that
+    moment when it names its recording), the focused turn also the quote's own time, and the
+    metadata the transcript's link."""
     t = transcript
-    meta: list[tuple[str, str]] = []
+    url = document_url(t)
+    meta: list[tuple[str, str]] = []  # (name, escaped HTML)
     if t.date:
-        meta.append(("Date", format_date(t.date) + (f", {t.time}" if t.time else "")))
+        meta.append(("Date", esc(format_date(t.date) + (f", {t.time}" if t.time else ""))))
     if t.place:
-        meta.append(("Place", t.place))
+        meta.append(("Place", esc(t.place)))
     speakers = t.speakers
     if speakers:
         shown = ", ".join(speakers[:8]) + (
             f" and {len(speakers) - 8} more" if len(speakers) > 8 else ""
         )
-        meta.append(("Speakers", shown))
+        meta.append(("Speakers", esc(shown)))
     if t.topics:
-        meta.append(("Topics", ", ".join(t.topics)))
+        meta.append(("Topics", esc(", ".join(t.topics))))
     if t.geography:
-        meta.append(("Places", ", ".join(t.geography)))
-    meta.append(("Document", f"{t.doc_id} ({t.format}, {len(t.turns)} turns)"))
+        meta.append(("Places", esc(", ".join(t.geography))))
+    if url:
+        meta.append(("Link", link(url, url)))
+    meta.append(("Document", esc(f"{t.doc_id} ({t.format}, {len(t.turns)} turns)")))
     parts = [
         '<div class="tqa-source">',
         f"<h3>{esc(t.title)}</h3>",
         '<dl class="tqa-meta">'
-        + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in meta)
+        + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in meta)
         + "</dl>",
     ]
     if t.lead:
@@ -258,6 +297,12 @@ def render_source(
         who = esc(speaker_or_role(tr.speaker, tr.role, "Narrative"))
         if tr.speaker and tr.role:
             who += f' <span class="tqa-role">{esc(tr.role)}</span>'
+        who += time_and_link(tr.time_start, tr.time_end, url) if tr.time_start is not None else ""
+        if focus:
+            q_start, q_end = span_times(t, turn, *span)
+            if q_start is not None and (q_start, q_end) != (tr.time_start, tr.time_end):
+                quoted = time_and_link(q_start, q_end, url)
+                who += f' <span class="tqa-quote-time">quote:{quoted}</span>'
         parts.append(
             f'<div class="tqa-turn{" tqa-focus" if focus else ""}">'
             f'<div class="tqa-turn-who">{who}</div>'

@@ -61,5 +61,9 @@ mark.tqa-span { background: rgba(250, 204, 21, 0.16); }
 .tqa-turn-who { font-weight: 600; margin-bottom: 4px; }
 .tqa-role { font-weight: 400; color: var(--body-text-color-subdued); font-size: 13px; }
 .tqa-turn-text { white-space: pre-wrap; overflow-wrap: anywhere; }
+.tqa-time { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.tqa-link { color: var(--color-accent); text-decoration: underline; text-underline-offset: 2px; }
+.tqa-turn-who .tqa-time, .tqa-quote-time { font-weight: 400; font-size: 13px; margin-left: 6px; }
+.tqa-meta .tqa-link { overflow-wrap: anywhere; }
 .tqa-placeholder { color: var(--body-text-color-subdued); font-size: 14px; padding: 8px 2px; }
 """

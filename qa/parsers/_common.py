@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from qa.links import safe_url
 from qa.speakers import AliasTable, SpeakerLabel, canonical_map_for_document, generic_speaker
 from qa.transcript import Transcript, Turn
 
@@ -159,16 +161,58 @@ def doc_id_for(path: str | Path) -> str:
     return Path(path).stem
 
 
+# A file stem that starts with a date: 2025-02-03, 2025_02_03, 2025.02.03 or 20250203 (one
+# separator throughout), then the end or a separator and words. Year first, so there is no
+# day/month ambiguity; a stem like "03-02-2025" or "250203" is not a date.
+_STEM_DATE = re.compile(
+    r"^(?P<y>(?:19|20)\d\d)(?P<sep>[-_.]?)(?P<m>\d\d)(?P=sep)(?P<d>\d\d)"
+    r"(?:[-_.\s]+(?P<rest>.*))?$"
+)
+_STEM_WORDS = re.compile(r"[-_.\s]+")
+
+
+def filename_metadata(path: str | Path) -> tuple[dt.date | None, str | None]:
+    """The date and a readable title a file's name gives, for a file that states neither.
+
+    `2025-02-03_podcast.vtt` → (2025-02-03, "Podcast"); `20231108-city-council.txt` →
+    (2023-11-08, "City council"); `2025-02-03.vtt` → (2025-02-03, None). Only a year-first
+    date at the very start of the stem counts, and only if it is a real day (`20251301` is
+    not); anything else gives (None, None).
+    """
+    m = _STEM_DATE.match(Path(path).stem)
+    if not m:
+        return None, None
+    try:
+        date = dt.date(int(m["y"]), int(m["m"]), int(m["d"]))
+    except ValueError:
+        return None, None
+    words = " ".join(w for w in _STEM_WORDS.split(m["rest"] or "") if w)
+    return date, (words[:1].upper() + words[1:]) or None
+
+
+def fallback_title_date(
+    path: str | Path, title: str | None, date: dt.date | None
+) -> tuple[str, dt.date | None]:
+    """The file's own title and date where it has them, else what its name says (a title
+    defaults to the file stem). Metadata inside the file always wins."""
+    if title and date:
+        return title, date
+    stem_date, stem_title = filename_metadata(path)
+    return title or stem_title or doc_id_for(path), date or stem_date
+
+
 def header_fields(path: str | Path, meta: Mapping[str, str]) -> dict[str, object]:
-    """`Transcript` metadata from a `Key: value` header (plain files, WebVTT NOTE blocks)."""
+    """`Transcript` metadata from a `Key: value` header (plain files, WebVTT NOTE blocks);
+    a missing title or date comes from the file name (`filename_metadata`)."""
 
     def split(key: str) -> list[str]:
         return [s.strip() for s in meta.get(key, "").split(",") if s.strip()]
 
+    title, date = fallback_title_date(path, meta.get("title"), parse_date(meta.get("date")))
     return {
         "doc_id": doc_id_for(path),
-        "title": meta.get("title") or doc_id_for(path),
-        "date": parse_date(meta.get("date")),
+        "title": title,
+        "date": date,
         "time": meta.get("time") or None,
         "place": meta.get("place") or meta.get("location") or None,
         "lead": meta.get("lead") or None,
@@ -176,4 +220,5 @@ def header_fields(path: str | Path, meta: Mapping[str, str]) -> dict[str, object
         "geography": split("geography"),
         "persons": split("persons"),
         "source": str(path),
+        "url": safe_url(meta.get("url")),
     }

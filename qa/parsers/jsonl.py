@@ -3,8 +3,11 @@
 JSON — one object:
 
     {
-      "title": "City Council debate on school meals",     # optional; default: file stem
-      "date": "2023-11-08",                                # optional; ISO or any English date
+      "title": "City Council debate on school meals",     # optional; default: file name
+      "date": "2023-11-08",                                # optional; ISO or any English date;
+                                                           #   default: a date the file name starts with
+      "url": "https://example.org/council/2023-11-08",     # optional; the recording or page
+                                                           #   citations link to (http/https only)
       "time": "18:00", "place": "City Hall",               # optional
       "lead": "One-paragraph summary",                     # optional
       "topics": ["Education"], "geography": [], "persons": [],   # optional lists of strings
@@ -19,6 +22,9 @@ JSON — one object:
 JSONL — one JSON object per line: either a first metadata line (any of the keys above except
 "turns") followed by one turn per line, or turns only. A line is a turn when it has "text".
 
+A missing title or date comes from the file name (`2023-11-08_school_meals.json` → 8 November
+2023, "School meals"); a "url" that is not an absolute http(s) URL is ignored (no link).
+
 `Transcript.text` is a plain rendering, one `Speaker: text` line per turn (escapes decoded), so
 offsets and quotes never contain JSON syntax. A turn's "speaker" may be null for narration.
 """
@@ -31,7 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import TranscriptError
-from qa.parsers._common import RawTurn, build_turns, doc_id_for, parse_date, render_turns
+from qa.links import safe_url
+from qa.parsers._common import (
+    RawTurn,
+    build_turns,
+    doc_id_for,
+    fallback_title_date,
+    parse_date,
+    render_turns,
+)
 from qa.parsers.qmsum import load_json
 from qa.transcript import Transcript
 
@@ -158,12 +172,15 @@ def from_data(
     ]
     built = build_turns(rendered, raw)
     built = [replace(t, role=r) if r else t for t, r in zip(built, explicit_roles, strict=True)]
+    title, date = fallback_title_date(
+        path, _opt_str(path, meta, "title"), parse_date(_opt_str(path, meta, "date"))
+    )
     return Transcript(
         doc_id=doc_id_for(path),
-        title=_opt_str(path, meta, "title") or doc_id_for(path),
+        title=title,
         turns=built,
         text=rendered,
-        date=parse_date(_opt_str(path, meta, "date")),
+        date=date,
         time=_opt_str(path, meta, "time"),
         place=_opt_str(path, meta, "place"),
         lead=_opt_str(path, meta, "lead"),
@@ -172,4 +189,5 @@ def from_data(
         persons=_str_list(path, meta, "persons"),
         source=str(path),
         format=FORMAT,
+        url=safe_url(meta.get("url")),
     )

@@ -5,10 +5,14 @@
     Time: 14:00
     Place: Civic Conference Centre, Harbour Vale
     Topics: Transport, Labour
+    URL: https://example.org/recordings/strike-mediation.mp3
                                                   ← a blank line ends the header
     Walter Lind: Good afternoon. …
     More of Walter Lind's turn on its own line.
     Gideon Pell: Thank you, Mr Lind. …
+
+Without a `Title:` or `Date:`, a file name like `2023-06-02_strike_mediation.txt` gives them
+(`_common.filename_metadata`). A `URL:` (absolute http/https) is where citations link.
 
 `Transcript.text` is the decoded file; a turn runs from after `Label: ` to the end of its last
 line. Lines before the first label are narrative (speaker None). A file with no speaker label
@@ -40,6 +44,7 @@ HEADER_KEYS = {
     "geography": "geography",
     "persons": "persons",
     "speakers": "persons",
+    "url": "url",
 }
 _HEADER_RE = re.compile(r"^([A-Za-z]+):[ \t]*(.*)$")
 LABEL_RE = re.compile(r"^[ \t]*([^:\n]{1,120}?):(?:[ \t]+|$)")

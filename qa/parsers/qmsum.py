@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import TranscriptError
-from qa.parsers._common import RawTurn, build_turns, doc_id_for, render_turns
+from qa.parsers._common import (
+    RawTurn,
+    build_turns,
+    doc_id_for,
+    fallback_title_date,
+    render_turns,
+)
 from qa.transcript import Transcript
 
 FORMAT = "qmsum"
@@ -64,12 +70,14 @@ def from_data(path: str | Path, data: Any) -> Transcript:
         )
     text, spans = render_turns(items)
     raw = [RawTurn(label, s, e) for (label, _), (s, e) in zip(items, spans, strict=True)]
-    title = data.get("title") if isinstance(data.get("title"), str) else doc_id_for(path)
+    given = data.get("title") if isinstance(data.get("title"), str) else None
+    title, date = fallback_title_date(path, given, None)
     return Transcript(
         doc_id=doc_id_for(path),
         title=title,
         turns=build_turns(text, raw, split=False),
         text=text,
+        date=date,
         topics=[
             t["topic"]
             for t in _list(data.get("topic_list"))

@@ -5,7 +5,11 @@ the previous speaker. Consecutive cues of one speaker merge into one turn that k
 cue's start and the last cue's end time (seconds). Markup (`<i>`, `<c.x>`, timestamps inside
 cues, entities) is removed: `Transcript.text` is a plain rendering, one `Speaker: text` line
 per turn, so quotes never carry markup. Metadata may be given as `Key: value` lines in the
-WebVTT header or a leading NOTE block (Title, Date, Time, Place, Lead, Topics).
+WebVTT header or a NOTE block before the first cue (Title, Date, Time, Place, Lead, Topics,
+URL); a missing title or date comes from the file name (`2024-04-16_launch.vtt`). The link to
+the recording is a `URL:` line, or else the first http(s) URL on any line of those NOTE blocks
+(`NOTE url: https://…`, `NOTE https://…`). Every cue's span in the text and its times are kept
+(`Transcript.cues`), so a passage of a long merged turn is timed by its own cues.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import TranscriptError
+from qa.links import find_url
 from qa.parsers._common import (
     RawTurn,
     build_turns,
@@ -23,7 +28,7 @@ from qa.parsers._common import (
     render_turns,
 )
 from qa.speakers import looks_like_label
-from qa.transcript import Transcript
+from qa.transcript import Cue, Transcript
 
 FORMAT = "subtitles"
 _TS = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
@@ -33,7 +38,7 @@ VOICE_RE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]+)>")
 TAG_RE = re.compile(r"</?[^>\n]*>")
 PREFIX_RE = re.compile(r"^\s*(?:-\s*)?([^:\n]{1,80}?):\s+")
 META_RE = re.compile(r"^([A-Za-z]+):\s*(.*)$")
-META_KEYS = {"title", "date", "time", "place", "lead", "topics", "location"}
+META_KEYS = {"title", "date", "time", "place", "lead", "topics", "location", "url"}
 
 
 def sniff(path: str | Path, head: str) -> bool:
@@ -42,10 +47,13 @@ def sniff(path: str | Path, head: str) -> bool:
 
 @dataclass(slots=True)
 class _Cue:
+    """Consecutive cues of one speaker, merged: their texts and (start, end) times."""
+
     speaker: str | None
     text: str
     start: float
     end: float
+    parts: list[tuple[str, float, float]]
 
 
 def _seconds(groups: tuple[str | None, ...]) -> float:
@@ -98,11 +106,13 @@ def parse(path: str | Path, text: str) -> Transcript:
             k += 1
         first = block[0].strip()
         if is_vtt and first.startswith(("NOTE", "STYLE", "REGION")):
-            if first.startswith("NOTE") and not cues:
-                for line in block[1:]:
+            if re.match(r"NOTE(?:\s|$)", first) and not cues:
+                for line in [first[4:], *block[1:]]:
                     m = META_RE.match(line.strip())
                     if m and m.group(1).lower() in META_KEYS:
                         meta[m.group(1).lower()] = m.group(2).strip()
+                    elif "note_url" not in meta and (url := find_url(line)):
+                        meta["note_url"] = url
             continue
         timing_at = next((j for j, line in enumerate(block[:2]) if "-->" in line), None)
         if timing_at is None:
@@ -131,8 +141,9 @@ def parse(path: str | Path, text: str) -> Transcript:
         if cues and cues[-1].speaker == speaker:
             cues[-1].text += " " + body
             cues[-1].end = end
+            cues[-1].parts.append((body, start, end))
         else:
-            cues.append(_Cue(speaker, body, start, end))
+            cues.append(_Cue(speaker, body, start, end, [(body, start, end)]))
     if not cues:
         raise TranscriptError(path, "no subtitle cues found: expected timed cues after the header")
     if not any(c.speaker for c in cues):
@@ -141,9 +152,19 @@ def parse(path: str | Path, text: str) -> Transcript:
         )
     rendered, spans = render_turns((c.speaker, c.text) for c in cues)
     raw = [RawTurn(c.speaker, s, e, c.start, c.end) for c, (s, e) in zip(cues, spans, strict=True)]
+    timed: list[Cue] = []
+    for c, (s, _) in zip(cues, spans, strict=True):
+        pos = s
+        for body, t0, t1 in c.parts:  # the turn's text is its cues' texts joined by spaces
+            timed.append(Cue(pos, pos + len(body), t0, t1))
+            pos += len(body) + 1
+    fields = header_fields(path, meta)
+    if fields["url"] is None:
+        fields["url"] = meta.get("note_url")
     return Transcript(
         turns=build_turns(rendered, raw),
         text=rendered,
-        **header_fields(path, meta),  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]
         format=FORMAT,
+        cues=timed,
     )
