@@ -15,6 +15,7 @@ where the CPU has it).
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from functools import cache, lru_cache
@@ -31,6 +32,7 @@ ONNX_INT8 = "onnx-int8"
 OPENVINO_F32 = "openvino-f32"
 OPENVINO_BF16 = "openvino-bf16"
 AUTO = "auto"
+ENV = "TQA_BACKEND"  # the default where no backend is asked for
 NAMES = (TORCH, ONNX, ONNX_INT8, OPENVINO_F32, OPENVINO_BF16)
 # What `auto` picks, best first, among those this machine can run. Int8 is never picked: it
 # moved retrieval by more than the quality budget (benchmarks/results/encoder_backends.json).
@@ -58,8 +60,9 @@ class Runner(Protocol):
 
 
 def normalise(name: str | None) -> str:
-    """A backend name as the user may type it, checked; `auto` is kept for `resolve`."""
-    key = (name or AUTO).strip().lower()
+    """A backend name as the user may type it, checked; `auto` is kept for `resolve`.
+    No name: `$TQA_BACKEND`, else `auto`."""
+    key = (name or os.environ.get(ENV) or AUTO).strip().lower()
     key = _ALIASES.get(key, key)
     if key != AUTO and key not in NAMES:
         raise ValueError(

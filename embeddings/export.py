@@ -29,9 +29,9 @@ _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 def cache_root() -> Path:
-    """`$TQA_CACHE`, else `$XDG_CACHE_HOME/transcript-qa`, else `~/.cache/transcript-qa`."""
-    if os.environ.get("TQA_CACHE"):
-        return Path(os.environ["TQA_CACHE"]).expanduser()
+    """`$TQA_MODEL_CACHE`, else `$XDG_CACHE_HOME/transcript-qa`, else `~/.cache/transcript-qa`."""
+    if os.environ.get("TQA_MODEL_CACHE"):
+        return Path(os.environ["TQA_MODEL_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "transcript-qa"
 

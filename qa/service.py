@@ -85,8 +85,8 @@ class TranscriptQA:
         If `index_dir` already holds a compatible index, vectors of unchanged passages are
         reused; a different model, encoder backend or chunker setting rebuilds from scratch
         (logged, and reported in `last_update_stats.rebuilt`). `backend` (see
-        `embeddings.backends`): None keeps an existing index's backend where it runs, and
-        otherwise picks the fastest this machine runs (`auto`).
+        `embeddings.backends`): None means `$TQA_BACKEND` if set, else an existing index's
+        backend where it runs, else the fastest this machine runs (`auto`).
         """
         started = time.perf_counter()
         # Held from reading the old index to switching in the new one (see store.writer_lock).
@@ -99,6 +99,7 @@ class TranscriptQA:
                 except IndexLoadError as exc:
                     reason = f"the previous index could not be read ({exc})"
                     log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
+            backend = backend or os.environ.get(backends.ENV) or None
             if backend is None and previous is not None:
                 backend = _runnable_or_auto(previous.manifest.backend)
             encoder = Encoder(model, backend=backend)

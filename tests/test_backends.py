@@ -97,7 +97,7 @@ def test_missing_runtime_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_export_is_cached_under_the_weights_hash(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("TQA_CACHE", str(tmp_path))
+    monkeypatch.setenv("TQA_MODEL_CACHE", str(tmp_path))
     model_dir = Encoder().path
     first = export.onnx_path(model_dir)
     assert export.model_digest(model_dir) in first.parent.name

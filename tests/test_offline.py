@@ -46,7 +46,7 @@ CHILD = textwrap.dedent(
 
 def _run(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    env["TQA_CACHE"] = str(tmp_path / "cache")  # the export happens inside the traced run
+    env["TQA_MODEL_CACHE"] = str(tmp_path / "cache")  # the export happens inside the traced run
     env["PYTHONPATH"] = str(ROOT)
     for key in ("CI", "OPENVINO_TELEMETRY_OPT_OUT"):  # prove it without the user's opt-outs
         env.pop(key, None)
