@@ -8,7 +8,7 @@
 Writes benchmarks/results/index.json and prints a Markdown table. Numbers:
 - indexing throughput: a fresh `TranscriptQA.build` of `--sample-files` transcripts (parse,
   chunk, embed, BM25, atomic save), passages/s, and the ratio to raw
-  `SentenceTransformer.encode` of the same texts in the same run (target >= 0.9);
+  `SentenceTransformer.encode` (torch fp32) of the same texts in the same run (target >= 4, issue 15);
 - encoder settings: passages/s for a few batch sizes and max sequence lengths;
 - re-index of the unchanged full corpus (target < 3 s) and after changing one file;
 - `search()` latency p50/p95 per mode on the full index, with and without filters
@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 import faiss  # noqa: E402
 
-from embeddings import store  # noqa: E402
+from embeddings import backends, store  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
 from qa.ingest import iter_files  # noqa: E402
 from qa.retrieval import embed_text  # noqa: E402
@@ -82,7 +82,9 @@ def bench_throughput(corpus: Path, n_files: int, work: Path) -> dict:
     stats = qa.last_update_stats
     texts = [embed_text(p) for p in qa.snapshot.passages]
     unique = list(dict.fromkeys(texts))
-    model = encoder.model
+    # The reference: sentence-transformers on torch fp32, whatever backend the build used.
+    model = backends.load(backends.TORCH, encoder.path, encoder.max_seq_length, None).model  # type: ignore[attr-defined]
+    model.encode(unique[:32], batch_size=encoder.batch_size, show_progress_bar=False)
     t0 = time.perf_counter()
     model.encode(unique, batch_size=encoder.batch_size, show_progress_bar=False)
     raw_s = time.perf_counter() - t0
@@ -278,7 +280,7 @@ def markdown(res: dict) -> str:
         lines += [
             f"| indexing ({t['files']} Kremlin files, {t['passages']} passages) | {t['pipeline_passages_per_s']} passages/s | |",
             f"| raw `SentenceTransformer.encode`, same texts | {t['raw_passages_per_s']} passages/s | |",
-            f"| pipeline / raw encode | {t['ratio_to_raw_encode']} | >= 0.9 |",
+            f"| pipeline / raw torch encode | {t['ratio_to_raw_encode']} | >= 4 |",
         ]
     r = res.get("reindex")
     if r:
