@@ -277,7 +277,17 @@ def _openvino_core() -> Any:
     # imported here: the graph comes from our own ONNX export. tests/test_offline.py traces it.
     import openvino as ov
 
-    return ov.Core()
+    from embeddings.export import cache_root
+
+    core = ov.Core()
+    # Compiled graphs are cached too: a cold CLI call then loads one instead of compiling.
+    folder = cache_root() / "openvino"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only home only costs compiling each time
+        return core
+    core.set_property({"CACHE_DIR": str(folder)})
+    return core
 
 
 def _openvino_capabilities() -> list[str]:
