@@ -43,6 +43,7 @@ from embeddings import backends  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
 from qa import load_transcript  # noqa: E402
 from qa.chunking import chunk, sentence_spans  # noqa: E402
+from qa.indexing import spans_in_embedded_text  # noqa: E402
 from qa.ingest import iter_files  # noqa: E402
 from qa.retrieval import embed_text  # noqa: E402
 from qa.service import TranscriptQA  # noqa: E402
@@ -58,9 +59,8 @@ def sample_texts(corpus: Path, n: int) -> tuple[list[str], list[list[tuple[int, 
         t = load_transcript(f)
         for p in chunk(t):
             text = embed_text(p)
-            shift = len(text) - len(p.text)
             texts.append(text)
-            spans.append([(a + shift, b + shift) for a, b in sentence_spans(p.text)])
+            spans.append(spans_in_embedded_text(text, p, sentence_spans(p.text)))
         if len(texts) >= n:
             break
     return texts[:n], spans[:n]

@@ -38,8 +38,12 @@ NAMES = (TORCH, ONNX, ONNX_INT8, OPENVINO_F32, OPENVINO_BF16)
 # moved retrieval by more than the quality budget (benchmarks/results/encoder_backends.json).
 PREFERENCE = (OPENVINO_BF16, OPENVINO_F32, ONNX, TORCH)
 
-_PACKAGES = {ONNX: "onnxruntime", ONNX_INT8: "onnxruntime", OPENVINO_F32: "openvino"}
-_PACKAGES[OPENVINO_BF16] = "openvino"
+_PACKAGES = {
+    ONNX: "onnxruntime",
+    ONNX_INT8: "onnxruntime",
+    OPENVINO_F32: "openvino",
+    OPENVINO_BF16: "openvino",
+}
 _ALIASES = {"onnxruntime": ONNX, "ort": ONNX, "openvino": AUTO, "ov": AUTO, "default": AUTO}
 
 
@@ -59,10 +63,15 @@ class Runner(Protocol):
         ...
 
 
+def asked(name: str | None) -> str | None:
+    """The backend asked for: `name`, else `$TQA_BACKEND`, else None (nothing asked)."""
+    return name or os.environ.get(ENV) or None
+
+
 def normalise(name: str | None) -> str:
     """A backend name as the user may type it, checked; `auto` is kept for `resolve`.
-    No name: `$TQA_BACKEND`, else `auto`."""
-    key = (name or os.environ.get(ENV) or AUTO).strip().lower()
+    Nothing asked (see `asked`): `auto`."""
+    key = (asked(name) or AUTO).strip().lower()
     key = _ALIASES.get(key, key)
     if key != AUTO and key not in NAMES:
         raise ValueError(

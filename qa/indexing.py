@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,15 @@ def _call_load_corpus(load_corpus: Any, path: PathLike, show_progress: bool) -> 
 def _under(path: Path, roots: list[Path]) -> bool:
     path = path.resolve()
     return any(path == r or r in path.parents for r in roots)
+
+
+def spans_in_embedded_text(
+    text: str, passage: Passage, spans: Iterable[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Spans relative to `passage` moved into `text`, the string embedded for it: that is
+    "Speaker: " + the passage, so its sentences sit that much later."""
+    shift = len(text) - len(passage.text)
+    return [(a + shift, b + shift) for a, b in spans]
 
 
 def _incompatibility(
@@ -250,9 +259,8 @@ def _make_snapshot(
             np.asarray(sentence_spans(p.text), dtype=np.int64).reshape(-1, 2)
             for _, p in missing.values()
         ]
-        # The embedded text is "Speaker: " + the passage: its sentences sit that much later.
         shifted = [
-            [(a + len(text) - len(p.text), b + len(text) - len(p.text)) for a, b in rel.tolist()]
+            spans_in_embedded_text(text, p, rel.tolist())
             for (text, p), rel in zip(missing.values(), relative, strict=True)
         ]
         new, pooled = encoder.encode_with_spans(

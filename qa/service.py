@@ -99,7 +99,7 @@ class TranscriptQA:
                 except IndexLoadError as exc:
                     reason = f"the previous index could not be read ({exc})"
                     log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
-            backend = backend or os.environ.get(backends.ENV) or None
+            backend = backends.asked(backend)
             if backend is None and previous is not None:
                 backend = _runnable_or_auto(previous.manifest.backend)
             encoder = Encoder(model, backend=backend)

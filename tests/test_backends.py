@@ -17,6 +17,7 @@ from embeddings import backends, export
 from embeddings.encoder import Encoder
 from qa.chunking import chunk, sentence_spans
 from qa.errors import ModelNotAvailableError
+from qa.indexing import spans_in_embedded_text
 from qa.ingest import iter_files, load_transcript
 from qa.retrieval import embed_text
 from qa.service import TranscriptQA
@@ -30,9 +31,8 @@ def _passages(corpus: Path, n: int = 48) -> tuple[list[str], list[list[tuple[int
     for f in iter_files(corpus):
         for p in chunk(load_transcript(f)):
             text = embed_text(p)
-            shift = len(text) - len(p.text)
             texts.append(text)
-            spans.append([(a + shift, b + shift) for a, b in sentence_spans(p.text)])
+            spans.append(spans_in_embedded_text(text, p, sentence_spans(p.text)))
     step = max(1, len(texts) // n)
     return texts[::step][:n], spans[::step][:n]
 
