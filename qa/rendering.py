@@ -15,7 +15,7 @@ import html
 import re
 from typing import Any
 
-from qa.links import format_span, safe_url, with_time
+from qa.links import format_span, with_time
 from qa.results import Answer, Hit, Quote
 
 # Backslash-escapable ASCII punctuation that Markdown renderers (CommonMark, marked,
@@ -93,7 +93,7 @@ def time_and_link_markdown(
     """The citation's last piece: "00:12:31–00:12:45", linked to `url#t=751` when the transcript
     names its recording; without times, a link named by its host ("[en.kremlin.ru](…)")."""
     when = format_span(time_start, time_end)
-    link = with_time(url, time_start) if safe_url(url) else None
+    link = with_time(url, time_start)  # None unless `url` passes safe_url
     if link is None:
         return escape_markdown(when)
     return _markdown_link(when or link_host(link), link)
