@@ -161,8 +161,8 @@ def cli(ctx: click.Context, quiet: bool) -> None:
 @click.option(
     "--backend",
     type=click.Choice(BACKENDS, case_sensitive=False),
-    help="Where the model runs (default: the index's own, else auto: the fastest this machine "
-    "runs at torch quality). A different backend re-embeds the index.",
+    help="Where the model runs (default: $TQA_BACKEND, else the index's own, else auto: the "
+    "fastest this machine runs at torch quality). A different backend re-embeds the index.",
 )
 @click.option(
     "--max-words",
