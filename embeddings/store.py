@@ -188,6 +188,9 @@ class Manifest:
     # Where the vectors were computed (embeddings.backends): indexes from before backends
     # existed were all torch.
     backend: str = "torch"
+    # The speaker alias table the index was built with (canonical -> aliases; see
+    # qa.speakers.AliasTable), kept so every later update applies it too; None: none given.
+    aliases: dict[str, list[str]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -201,6 +204,7 @@ class Manifest:
             "docs": self.docs,
             "files": self.files,
             "digests": self.digests,
+            "aliases": self.aliases,
         }
 
     @classmethod
@@ -216,6 +220,7 @@ class Manifest:
             created=d.get("created", ""),
             files=dict(d.get("files", {})),
             digests=dict(d.get("digests", {})),
+            aliases=None if d.get("aliases") is None else dict(d["aliases"]),
         )
 
 

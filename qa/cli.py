@@ -5,8 +5,9 @@ line ``error: …`` on stderr; 2 a usage error (click's default); 3 ``tqa index`
 skipped some files (they are listed on stderr).
 
 The index folder comes from ``--index``, else the ``TQA_INDEX`` environment variable, else
-``.tqa-index`` in the current directory, so ``tqa index corpus/`` followed by ``tqa ask "…"``
-works with no options.
+``.tqa-index`` in the current directory (`qa.locations`, for every command, ``serve`` too), so
+``tqa index corpus/`` or ``tqa serve --corpus corpus/`` followed by ``tqa ask "…"`` works with
+no options.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from embeddings import backends
+from qa import locations
 from qa.errors import TranscriptQAError
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from qa.results import Hit
     from qa.service import TranscriptQA
 
-DEFAULT_INDEX = ".tqa-index"
+DEFAULT_INDEX = locations.DEFAULT_INDEX
 EXIT_SKIPPED = 3
 MODES = ("bm25", "dense", "hybrid")
 BACKENDS = (backends.AUTO, *backends.NAMES)
@@ -82,15 +84,43 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, default=_json_default, ensure_ascii=False, indent=2))
 
 
+def _index_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    return locations.index_dir(value)
+
+
 def index_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--index",
         "index_dir",
-        envvar="TQA_INDEX",
-        default=DEFAULT_INDEX,
-        show_default=True,
+        callback=_index_dir,
         type=click.Path(file_okay=False, path_type=Path),
-        help="Index folder (or set TQA_INDEX).",
+        help=f"Index folder (default: $TQA_INDEX, else {DEFAULT_INDEX} here).",
+    )(f)
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(dict)["quiet"] = True
+
+
+def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`-q/--quiet` after the command too (`tqa index corpus -q`), as before it."""
+    return click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_quiet,
+        help="No progress bars or chatter on stderr.",
+    )(f)
+
+
+def aliases_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--aliases",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help='Speaker alias file (TOML or JSON: {"Vladimir Putin": ["Putin"]}); kept in the '
+        "index and applied by later updates (an empty table {} stops it).",
     )(f)
 
 
@@ -99,10 +129,14 @@ def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
         [
             click.option("--speaker", help="Only this speaker (canonical name or any alias)."),
             click.option(
-                "--since", metavar="DATE", help="Only transcripts on or after DATE (YYYY-MM-DD)."
+                "--since",
+                metavar="DATE",
+                help="Only transcripts on or after DATE: 2024-06-03, 2024-06, 2024 or 'June 2024'.",
             ),
             click.option(
-                "--until", metavar="DATE", help="Only transcripts on or before DATE (YYYY-MM-DD)."
+                "--until",
+                metavar="DATE",
+                help="Only transcripts on or before DATE (a month or year: to its last day).",
             ),
             click.option(
                 "--doc", metavar="DOC_ID", help="Only this document (see `tqa info --docs`)."
@@ -121,13 +155,20 @@ def _open(index_dir: Path) -> TranscriptQA:
     from qa.service import TranscriptQA
 
     if not index_dir.exists():
-        _fail(
-            f"{index_dir}: no index here; build one with `tqa index CORPUS_FOLDER --index {index_dir}`"
-        )
+        where = "" if index_dir == locations.default_index_dir() else f" --index {index_dir}"
+        _fail(f"{index_dir}: no index here; build one with `tqa index CORPUS_FOLDER{where}`")
     return TranscriptQA.open(index_dir)
 
 
 def _filters(**values: Any) -> dict[str, Any]:
+    """The filters given, with --since/--until read as the chat reads them (`parse_date_bound`)."""
+    if values.get("since") is not None or values.get("until") is not None:
+        from qa.query import parse_date_bound
+
+        values["since"] = parse_date_bound(values.get("since"), name="--since")
+        values["until"] = parse_date_bound(values.get("until"), end=True, name="--until")
+        if values["since"] and values["until"] and values["since"] > values["until"]:
+            _fail(f"--since {values['since']} is after --until {values['until']}")
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -169,7 +210,9 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     type=click.IntRange(5, 2000),
     help="Passage size in words (default 120); a different value rebuilds the index.",
 )
+@aliases_option
 @json_option
+@quiet_option
 @click.pass_context
 def index_cmd(
     ctx: click.Context,
@@ -178,6 +221,7 @@ def index_cmd(
     model: str | None,
     backend: str | None,
     max_words: int | None,
+    aliases: Path | None,
     as_json: bool,
 ) -> None:
     """Index transcript files and folders (re-runs embed only what changed).
@@ -204,6 +248,7 @@ def index_cmd(
         show_progress=not ctx.obj["quiet"],
         backend=backend,
         chunk_settings=settings,
+        aliases=aliases,
     )
     stats = qa.last_update_stats
     skipped = [(str(getattr(s, "path", s)), str(getattr(s, "reason", ""))) for s in stats.skipped]
@@ -224,9 +269,7 @@ def index_cmd(
                 "skipped": [{"path": p, "reason": r} for p, r in skipped],
             }
         )
-    else:
-        if stats.rebuilt and stats.reason:
-            _info(ctx, f"rebuilt from scratch: {stats.reason}")
+    else:  # a rebuild's reason is logged once by TranscriptQA.build ("Rebuilding … from scratch")
         click.echo(
             f"{index_dir}: {len(qa.snapshot.transcripts)} documents, {stats.passages} passages "
             f"({stats.docs_added} added, {stats.docs_changed} changed, {stats.docs_removed} removed, "
@@ -265,6 +308,7 @@ def _hit_record(rank: int, hit: Hit) -> dict[str, Any]:
 )
 @index_option
 @json_option
+@quiet_option
 def search_cmd(
     query: str,
     speaker: str | None,
@@ -334,6 +378,7 @@ def _answer_record(answer: Any) -> dict[str, Any]:
 )
 @index_option
 @json_option
+@quiet_option
 def ask_cmd(
     question: str,
     speaker: str | None,
@@ -348,7 +393,7 @@ def ask_cmd(
 
     \b
     Example:
-      tqa ask "What did the mayor promise about flood defences?" --since 2023-01-01
+      tqa ask "What did the mayor promise about flood defences?" --since "March 2023"
     """
     qa = _open(index_dir)
     answer = qa.ask(question, k=k, **_filters(speaker=speaker, since=since, until=until, doc=doc))
@@ -362,13 +407,14 @@ def ask_cmd(
 @click.option(
     "--corpus",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Transcript folder; its index is built on first start (default: corpus/ when no --index).",
+    help="Transcript folder: indexed into the index folder on start (only what changed).",
 )
 @click.option(
     "--index",
     "index_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Index folder to serve (built from --corpus if it does not exist).",
+    help=f"Index folder to serve (default: $TQA_INDEX, else {DEFAULT_INDEX} here); built "
+    "from --corpus if it does not exist.",
 )
 @click.option(
     "--host",
@@ -377,31 +423,51 @@ def ask_cmd(
     help="Address to listen on (loopback by default).",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
+@aliases_option
+@quiet_option
 @click.pass_context
 def serve_cmd(
-    ctx: click.Context, corpus: Path | None, index_dir: Path | None, host: str, port: int
+    ctx: click.Context,
+    corpus: Path | None,
+    index_dir: Path | None,
+    host: str,
+    port: int,
+    aliases: Path | None,
 ) -> None:
-    """Start the chat in the browser.
+    """Start the chat in the browser, on the index every other command uses.
+
+    With no options it serves that index ($TQA_INDEX, else .tqa-index here); with --corpus it
+    first builds or updates it from the folder (`make run` does `tqa serve --corpus corpus`).
 
     \b
     Examples:
-      tqa serve                          # the bundled corpus/
+      tqa serve --corpus corpus          # the bundled transcripts (what `make run` does)
+      tqa serve                          # the index already here
       tqa serve --corpus ~/hearings --port 8080
     """
+    from embeddings import store
+
+    index_dir = locations.index_dir(index_dir)
+    if corpus is None and not store.exists(index_dir):
+        hint = "corpus" if Path("corpus").is_dir() else "FOLDER"
+        _fail(
+            f"{index_dir}: no index here; run `tqa serve --corpus {hint}` "
+            f"(or `tqa index {hint}`) first"
+        )
     try:
+        from ui.ports import check_port
+
+        check_port(host, port)  # before loading anything: one line, and the next free port
         from ui.app import serve
     except ImportError as exc:
         _fail(f"the chat is not available ({exc}); install the package with its `ui` module")
-    if corpus is None and index_dir is None:
-        corpus = Path("corpus")
-        if not corpus.is_dir():
-            _fail("no corpus/ folder here: give --corpus FOLDER or --index FOLDER")
     serve(
         corpus=str(corpus) if corpus else None,
-        index=str(index_dir) if index_dir else None,
+        index=str(index_dir),
         host=host,
         port=port,
         show_progress=not ctx.obj["quiet"],
+        aliases=aliases,
     )
 
 
@@ -413,7 +479,7 @@ def _eval_index(
     from qa.service import TranscriptQA
 
     if corpus is None:
-        yield _open(index_dir or Path(os.environ.get("TQA_INDEX", DEFAULT_INDEX)))
+        yield _open(locations.index_dir(index_dir))
         return
     tmp = None
     if index_dir is None:
@@ -421,7 +487,9 @@ def _eval_index(
         index_dir = Path(tmp) / "index"
     try:
         _info(ctx, f"indexing {corpus} into {index_dir}")
-        qa = TranscriptQA.build(corpus, index_dir, show_progress=not ctx.obj["quiet"])
+        qa = TranscriptQA.build(
+            corpus, index_dir, show_progress=not ctx.obj["quiet"], aliases=ctx.obj.get("aliases")
+        )
         for s in qa.last_update_stats.skipped:
             _info(ctx, f"skipped {getattr(s, 'path', s)}: {getattr(s, 'reason', '')}")
         yield qa
@@ -452,7 +520,7 @@ def _run_eval(
     "--index",
     "index_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help=f"Index to evaluate (default: TQA_INDEX or {DEFAULT_INDEX}); with --corpus, where to build it.",
+    help=f"Index to evaluate (default: $TQA_INDEX, else {DEFAULT_INDEX}); with --corpus, where to build it.",
 )
 @click.option(
     "--corpus",
@@ -489,7 +557,9 @@ def _run_eval(
 @click.option(
     "--limit", type=click.IntRange(1), help="Only the first N questions (for a quick look)."
 )
+@aliases_option
 @json_option
+@quiet_option
 @click.pass_context
 def eval_cmd(
     ctx: click.Context,
@@ -503,6 +573,7 @@ def eval_cmd(
     name: str | None,
     compare_index: Path | None,
     limit: int | None,
+    aliases: Path | None,
     as_json: bool,
 ) -> None:
     """Score retrieval and answers on test questions (JSONL).
@@ -527,6 +598,9 @@ def eval_cmd(
     bad = [m for m in mode_list if m not in MODES]
     if bad or not mode_list:
         raise click.BadParameter(f"choose from {', '.join(MODES)}", param_hint="--modes")
+    if aliases is not None and corpus is None:
+        raise click.UsageError("--aliases applies when --corpus builds the index")
+    ctx.obj["aliases"] = aliases
     questions = load_questions(questions_file)[:limit]
     name = name or questions_file.stem
     kwargs = {"modes": mode_list, "k": k, "ask": with_ask}
@@ -580,6 +654,7 @@ def eval_cmd(
     help="FriendsQA: where to write the scene transcripts (default: OUT's stem + _transcripts/).",
 )
 @json_option
+@quiet_option
 def convert_cmd(
     dataset: str, src: Path, out: Path, scope: str, transcripts_dir: Path | None, as_json: bool
 ) -> None:
@@ -626,6 +701,7 @@ def _folder_size(path: Path) -> int:
     help="Also check every index file against its checksum (reads the whole index).",
 )
 @json_option
+@quiet_option
 def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
     """Show what an index holds: documents, passages, speakers, dates, model, size.
 
@@ -658,6 +734,7 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
         "query_adapter": qa.adapts_questions,
         "reranker": qa.reranker.name if qa.reranker is not None else None,
         "size_bytes": _folder_size(index_dir),
+        "aliases": qa.snapshot.manifest.aliases,
     }
     if checked is not None:
         info["verified_files"] = checked
@@ -692,6 +769,9 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
         "reranker   "
         + (info["reranker"] or "no model (ask() reranks by its rules: replies, filler, fragments)")
     )
+    table = qa.snapshot.manifest.aliases
+    if table is not None:
+        click.echo(f"aliases    {len(table)} people named by the index's alias file")
     click.echo(f"size       {info['size_bytes'] / 1e6:.1f} MB")
     if checked is not None:
         click.echo(f"checksums  ok ({checked} files)")

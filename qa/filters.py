@@ -85,6 +85,13 @@ class Filters:
         for surname, names in by_surname.items():
             if len(names) == 1 and surname not in aliases:
                 aliases[surname] = next(iter(names))
+        # The index's alias file (`tqa index --aliases`): its names find the person too, even
+        # those no transcript writes.
+        table = getattr(getattr(self.snapshot, "manifest", None), "aliases", None) or {}
+        for canonical, names in table.items():
+            if canonical in self.turn_counts:
+                for name in [canonical, *names]:
+                    aliases.setdefault(_norm(name), canonical)
         return aliases
 
     def speakers(self) -> list[str]:

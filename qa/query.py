@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
+from qa.errors import QueryError
 from qa.results import Answer
 
 # ---------------------------------------------------------------- words
@@ -626,6 +627,57 @@ def parse_period(text: str) -> tuple[dt.date, dt.date] | None:
     if data.period == "month":
         return day.replace(day=1), _month_end(day)
     return day, day
+
+
+_DATE_FIELD = re.compile(rf"(?:{_DATE})", re.IGNORECASE)
+_NUMERIC_DATE = re.compile(r"(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?")
+
+
+def parse_date_bound(value: object, *, end: bool = False, name: str = "date") -> dt.date | None:
+    """A date filter as a person types it (the chat's date fields, `tqa --since/--until`).
+
+    Takes what questions take ("June 2024", "3 June 2024", "June 3, 2024", "2024") and the ISO
+    forms 2024-06-03, 2024-06 and 2024. Returns the period's first day, or its last with
+    `end` (until "June 2024" is 2024-06-30); None for empty; a `QueryError` for anything else
+    ("yesterday", "2024-13"), so a typo never filters silently.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        raise QueryError(f"{name}: expected a date as text, got {type(value).__name__}")
+    text = " ".join(value.split())
+    if not text:
+        return None
+    period: tuple[dt.date, dt.date] | None = None
+    if len(text) <= 40:
+        try:
+            numeric = _NUMERIC_DATE.fullmatch(text)
+            if numeric:
+                period = _numeric_period(*numeric.groups())
+            elif _DATE_FIELD.fullmatch(text):
+                period = parse_period(text)
+        except (ValueError, OverflowError):  # 2024-02-30, 0000, December 9999
+            period = None
+    if period is None:
+        raise QueryError(
+            f"{name}={text[:40]!r} is not a date: use YYYY-MM-DD, YYYY-MM, YYYY "
+            "or words such as 'June 2024'"
+        )
+    return period[1] if end else period[0]
+
+
+def _numeric_period(year: str, month: str | None, day: str | None) -> tuple[dt.date, dt.date]:
+    if month is None:
+        return dt.date(int(year), 1, 1), dt.date(int(year), 12, 31)
+    if day is None:
+        first = dt.date(int(year), int(month), 1)
+        return first, _month_end(first)
+    exact = dt.date(int(year), int(month), int(day))
+    return exact, exact
 
 
 def _month_end(day: dt.date) -> dt.date:

@@ -533,9 +533,12 @@ class AliasTable:
 
     def __init__(self, mapping: Mapping[str, Iterable[str]] | None = None) -> None:
         self._by_alias: dict[str, str] = {}
+        self.mapping: dict[str, list[str]] = {}  # as given, canonical -> aliases (to store)
         for canonical, aliases in (mapping or {}).items():
             if isinstance(aliases, str):
                 aliases = [aliases]
+            aliases = list(aliases)
+            self.mapping[canonical] = aliases
             self._by_alias[_key(canonical)] = canonical
             for alias in aliases:
                 self._by_alias[_key(alias)] = canonical

@@ -5,17 +5,28 @@ ISO strings; `start`/`end` and `highlight` (the best sentence's `[start, end]`) 
 offsets into the transcript text. Times in the recording are `time_start_s`/`time_end_s`
 (seconds, float, or null for transcripts without cue times), and `url` is where the citation
 links (http/https only, `#t=SECONDS` added where times exist), or null.
+
+Input the endpoints refuse (`bad_request`) is one line in the server log, never a traceback,
+and a clear message to the client; over plain HTTP (`POST /gradio_api/run/ask`) it is a 400
+with `{"error": "…"}` (`ApiInput`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
+
+import gradio as gr
 
 from qa.links import safe_url, with_time
 from qa.results import Answer, Hit, Quote
 from qa.transcript import Passage
+
+log = logging.getLogger(__name__)
 
 
 def _iso(value: Any) -> Any:
@@ -165,3 +176,187 @@ def answer_from_dict(d: Mapping[str, Any]) -> Answer:
         relaxed=_filters_from_dict(d.get("relaxed")),
         note=str(d.get("note") or ""),
     )
+
+
+# ---------------------------------------------------------------- refusing bad input
+
+BAD_REQUEST = "Bad request"
+"""The title of the `gr.Error` an endpoint raises for input it refuses (see `bad_request`)."""
+
+API_PARAMETERS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "ask": (
+        ("question", None),
+        ("speaker", ""),
+        ("since", ""),
+        ("until", ""),
+        ("doc", ""),
+        ("history", None),
+    ),
+    "search": (
+        ("query", None),
+        ("k", 10),
+        ("speaker", ""),
+        ("since", ""),
+        ("until", ""),
+        ("doc", ""),
+    ),
+}
+"""The parameters of `/ask` and `/search` in order, with their defaults (None first: required)."""
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024  # a question, filters and 10 earlier answers fit easily
+
+_API_PATH = re.compile(r"^(?:/gradio_api)?/(run|api|call)/(ask|search)/?$")
+
+
+def _one_line(message: object, limit: int = 300) -> str:
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bad_request(endpoint: str, exc: BaseException | str) -> gr.Error:
+    """The error to raise for `/ask` or `/search` input that is refused (a bad date, an unknown
+    speaker, a malformed history): logged as one line, shown to the client, no traceback."""
+    message = _one_line(exc, 1000)
+    log.warning("/%s: bad request: %s", endpoint, _one_line(message))
+    return gr.Error(message, title=BAD_REQUEST, print_exception=False)
+
+
+def check_history(history: object) -> list[Mapping[str, Any]]:
+    """`/ask`'s history: a list (or nothing) of {"question": str, "answer": dict} items."""
+    if history is None or history == "":
+        return []
+    if not isinstance(history, list) or not all(
+        isinstance(item, Mapping) and isinstance(item.get("answer"), Mapping) for item in history
+    ):
+        from qa.errors import QueryError
+
+        raise QueryError('history items must be {"question": str, "answer": dict}, in a list.')
+    return history
+
+
+def request_data(endpoint: str, body: bytes) -> list[Any]:
+    """The values of a plain-HTTP call's `{"data": [...]}`, missing trailing ones defaulted.
+
+    `ValueError` with a message for anything else (not JSON, no list, too many values).
+    """
+    params = API_PARAMETERS[endpoint]
+    names = ", ".join(name for name, _ in params)
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError('the body is not JSON; send {"data": [' + names + "]}") from None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        raise ValueError('expected {"data": [' + names + "]}, a list of values")
+    if not data:
+        raise ValueError(f'give at least the {params[0][0]}: {{"data": [{names}]}}')
+    if len(data) > len(params):
+        raise ValueError(f"{len(data)} values; /{endpoint} takes at most {len(params)}: {names}")
+    return data + [default for _, default in params[len(data) :]]
+
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class ApiInput:
+    """ASGI middleware for `/ask` and `/search` called over plain HTTP (`POST
+    /gradio_api/run/ask`, `/gradio_api/call/ask`; gradio_client is unaffected).
+
+    A body that is not `{"data": [...]}` with 1 to N values gets a 400 with `{"error": "…"}` and
+    one line in the log (Gradio itself would print a traceback, or answer `{"error": null}`);
+    missing trailing values take their defaults (`{"data": ["pay deal"]}` is a search); and an
+    input the endpoint refuses (`bad_request`) answers 400 from `/run/…`, not 500.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = _API_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+        if match is None or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        route, endpoint = match.groups()
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_REQUEST_BYTES:
+                await self._refuse(
+                    send, endpoint, f"the request is over {MAX_REQUEST_BYTES:,} bytes", 413
+                )
+                return
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        try:
+            data = request_data(endpoint, raw)
+        except ValueError as exc:
+            await self._refuse(send, endpoint, str(exc))
+            return
+        payload = {**json.loads(raw), "data": data}
+        body = json.dumps(payload).encode("utf-8")
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        sent = False
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal sent
+            if sent:
+                return await receive()  # e.g. waiting for the client to disconnect
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        if route == "call":  # the answer comes as server-sent events; errors are events there
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, replay, _BadRequestStatus(send))
+
+    @staticmethod
+    async def _refuse(send: Send, endpoint: str, message: str, status: int = 400) -> None:
+        log.warning("/%s: bad request: %s", endpoint, _one_line(message))
+        body = json.dumps({"error": message, "title": BAD_REQUEST}).encode("utf-8")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BadRequestStatus:
+    """Passes a response on, turning Gradio's 500 for a `bad_request` refusal into a 400."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.start: MutableMapping[str, Any] | None = None
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message.get("status") == 500:
+            self.start = message  # held until the body says whose error it is
+            return
+        if self.start is None or message["type"] != "http.response.body":
+            await self.send(message)
+            return
+        self.chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(self.chunks)
+        try:
+            refused = json.loads(body).get("title") == BAD_REQUEST
+        except (ValueError, AttributeError):
+            refused = False
+        await self.send({**self.start, "status": 400 if refused else 500})
+        await self.send({"type": "http.response.body", "body": body})
