@@ -28,6 +28,7 @@ from qa.chunking import ChunkSettings, chunk, sentence_spans
 from qa.context import ContextSettings, embed_text, header_text, index_texts, search_vectors
 from qa.errors import TranscriptError
 from qa.lexical import LexicalIndex
+from qa.speakers import AliasTable
 from qa.transcript import Passage, Transcript
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,8 @@ def _scan(
                 transcripts[t.doc_id] = t
                 hashes[t.doc_id] = digests.get(str(Path(t.source).resolve())) if t.source else None
             skipped.extend(loaded.skipped)
-    for s in skipped:
-        log.warning("Skipped %s: %s", getattr(s, "path", s), getattr(s, "reason", ""))
+    for s in skipped:  # callers report them (stats.skipped): logged here only for debugging
+        log.info("Skipped %s: %s", getattr(s, "path", s), getattr(s, "reason", ""))
     return transcripts, skipped, hashes
 
 
@@ -153,10 +154,18 @@ def _make_snapshot(
     context: ContextSettings,
     show_progress: bool,
     file_hashes: dict[str, str | None] | None = None,
+    aliases: AliasTable | dict[str, list[str]] | None = None,
 ) -> tuple[store.Snapshot, UpdateStats]:
-    """The snapshot for exactly `transcripts`, reusing what `previous` already computed."""
+    """The snapshot for exactly `transcripts`, reusing what `previous` already computed.
+
+    `aliases`: a speaker alias table to apply to every transcript (and keep in the manifest);
+    None keeps the one `previous` was built with, if any (see `with_aliases`).
+    """
     from qa.ingest import PARSER_VERSION
 
+    table = _alias_table(aliases, previous)
+    if table is not None:
+        transcripts = with_aliases(transcripts, table)
     stats = UpdateStats()
     old_docs = previous.manifest.docs if previous else {}
     old_rows: dict[str, list[int]] = {}
@@ -214,6 +223,7 @@ def _make_snapshot(
         or keys != previous.keys
         or doc_keys != previous.doc_keys
         or previous.manifest.context != context.as_dict()
+        or previous.manifest.aliases != (None if table is None else table.mapping)
         or previous.lexical.stale
         or previous.search_vectors is None
         or previous.sentences is None
@@ -291,6 +301,7 @@ def _make_snapshot(
         chunker=chunker.as_dict(),
         context=context.as_dict(),
         docs=docs,
+        aliases=None if table is None else table.mapping,
     )
     snapshot = store.Snapshot(
         manifest=manifest,
@@ -306,6 +317,29 @@ def _make_snapshot(
     composed = search_vectors(snapshot, context)
     snapshot = replace(snapshot, search_vectors=composed, ann=store.build_ann(composed))
     return snapshot, stats
+
+
+def _alias_table(
+    aliases: AliasTable | dict[str, list[str]] | None, previous: store.Snapshot | None
+) -> AliasTable | None:
+    """The alias table a new snapshot is made with: the one given, else `previous`'s own."""
+    if aliases is None:
+        aliases = previous.manifest.aliases if previous is not None else None
+    if aliases is None:
+        return None
+    return aliases if isinstance(aliases, AliasTable) else AliasTable(aliases)
+
+
+def with_aliases(transcripts: dict[str, Transcript], table: AliasTable) -> dict[str, Transcript]:
+    """`transcripts` with their speakers named again under `table` (as `load_corpus(path,
+    aliases=table)` names them), then unified across all of them. Works from the labels as
+    written, so stored transcripts need no re-reading; returns copies (snapshots are shared)."""
+    from qa.ingest import unify_speakers
+    from qa.parsers._common import renormalise
+
+    copies = {d: renormalise(replace(t), table) for d, t in transcripts.items()}
+    unify_speakers(list(copies.values()), table)
+    return copies
 
 
 def _sentence_table(

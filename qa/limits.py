@@ -32,6 +32,13 @@ MODES = ("bm25", "dense", "hybrid")
 MAX_FILE_MB = 50
 """The largest transcript file read (override with the TQA_MAX_FILE_MB environment variable).
 The largest real transcripts we have are ~0.3 MB; 50 MB is about 8 million words."""
+MAX_UPLOAD_FILES = 200
+"""Files one upload (`TranscriptQA.add_files`, the chat's "Add transcripts") takes; the rest
+are listed as not added (override with TQA_MAX_UPLOAD_FILES)."""
+MAX_UPLOADS_MB = 512
+"""All uploaded source files an index keeps (`<index>/uploads/`) together, so uploads cannot
+fill the disk (override with TQA_MAX_UPLOADS_MB). Files read in place by `tqa index` do not
+count: they are the user's own files, not copies."""
 
 
 def _text(value: object, name: str, limit: int) -> str:
@@ -198,12 +205,37 @@ def max_file_bytes() -> int:
     return int(mb * 1024 * 1024)
 
 
-def check_file_size(path: str | Path, size: int) -> None:
-    """Refuse a transcript file over the limit before reading it (a clear reason, no memory blow-up)."""
-    limit = max_file_bytes()
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def max_upload_files() -> int:
+    """How many files one upload takes (TQA_MAX_UPLOAD_FILES overrides `MAX_UPLOAD_FILES`)."""
+    return int(_env_number("TQA_MAX_UPLOAD_FILES", MAX_UPLOAD_FILES))
+
+
+def max_uploads_bytes() -> int:
+    """All stored uploads of one index together (TQA_MAX_UPLOADS_MB overrides `MAX_UPLOADS_MB`)."""
+    return int(_env_number("TQA_MAX_UPLOADS_MB", MAX_UPLOADS_MB) * 1024 * 1024)
+
+
+def megabytes(size: int) -> str:
+    """A limit in MB as a person writes it: '50', '0.5'."""
+    return f"{size / 1024 / 1024:,.1f}".removesuffix(".0")
+
+
+def check_file_size(path: str | Path, size: int, limit: int | None = None) -> None:
+    """Refuse a transcript file over the limit (`max_file_bytes()` unless given) before reading
+    it (a clear reason, no memory blow-up)."""
+    limit = max_file_bytes() if limit is None else limit
     if size > limit:
         raise TranscriptError(
             path,
-            f"file is {size / 1024 / 1024:,.1f} MB, over the {limit / 1024 / 1024:,.0f} MB limit "
+            f"file is {size / 1024 / 1024:,.1f} MB, over the {megabytes(limit)} MB limit "
             f"for one transcript (split it, or raise TQA_MAX_FILE_MB)",
         )

@@ -2,9 +2,10 @@
 
 It owns an index folder (see `embeddings.store` for the layout) and an immutable in-memory
 snapshot of it. Searches read whichever snapshot was current when they started; `build`,
-`update` and `remove` make a new snapshot (`qa.indexing`: re-embedding only passages whose
-indexed text is new), write it atomically, then swap the reference, so concurrent readers
-never see a mix.
+`update`, `add_files` and `remove` make a new snapshot (`qa.indexing`: re-embedding only
+passages whose indexed text is new), write it atomically, then swap the reference, so
+concurrent readers never see a mix. Files added with `add_files` are kept in the index's own
+folder (`qa.uploads`), and every build reads them again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from embeddings import backends, store
 from embeddings.encoder import Encoder
-from qa import reranking
+from qa import reranking, stores, uploads
 from qa.answering import AnswerSettings
 from qa.chunking import DEFAULT_SETTINGS, ChunkSettings
 from qa.context import DEFAULT_CONTEXT, ContextSettings, context_from_dict
@@ -35,6 +36,7 @@ from qa.limits import check_ask, check_search
 from qa.reranking import Reranker
 from qa.results import DocumentInfo, Hit
 from qa.retrieval import DEFAULT_SEARCH, Retriever, SearchConfig
+from qa.speakers import AliasSpec, AliasTable, as_alias_table
 from qa.transcript import Passage, Transcript
 
 if TYPE_CHECKING:
@@ -79,16 +81,34 @@ class TranscriptQA:
         context: ContextSettings = DEFAULT_CONTEXT,
         search_config: SearchConfig = DEFAULT_SEARCH,
         answer_settings: AnswerSettings | None = None,
+        aliases: AliasSpec = None,
     ) -> TranscriptQA:
         """Index every transcript under `corpus_path` into `index_dir`.
 
         If `index_dir` already holds a compatible index, vectors of unchanged passages are
         reused; a different model, encoder backend or chunker setting rebuilds from scratch
-        (logged, and reported in `last_update_stats.rebuilt`). `backend` (see
+        (logged, and reported in `last_update_stats.rebuilt`). Transcripts uploaded into this
+        index (`add_files`, kept in `<index_dir>/uploads/`) stay in it. `backend` (see
         `embeddings.backends`): None means `$TQA_BACKEND` if set, else an existing index's
-        backend where it runs, else the fastest this machine runs (`auto`).
+        backend where it runs, else the fastest this machine runs (`auto`). `aliases`: a
+        speaker alias file or table (`qa.speakers.AliasTable`), kept in the index and applied
+        by every later update; None keeps the index's own, if it has one.
         """
+        if stores.is_postgres(index_dir):  # issue 14: a postgresql:// URI -> qa/stores/postgres.py
+            return stores.postgres_class().build(  # type: ignore[no-any-return]
+                corpus_path,
+                index_dir,
+                model,
+                show_progress,
+                backend=backend,
+                chunk_settings=chunk_settings,
+                context=context,
+                search_config=search_config,
+                answer_settings=answer_settings,
+                aliases=aliases,
+            )
         started = time.perf_counter()
+        given = None if aliases is None else as_alias_table(aliases)  # a bad file fails here
         # Held from reading the old index to switching in the new one (see store.writer_lock).
         with store.writer_lock(index_dir, _waiting(index_dir, show_progress)):
             previous: store.Snapshot | None = None
@@ -109,10 +129,26 @@ class TranscriptQA:
                 )
                 if reason:
                     log.warning("Rebuilding %s from scratch: %s", index_dir, reason)
+                    if given is None and previous.manifest.aliases is not None:
+                        given = as_alias_table(previous.manifest.aliases)  # kept on a rebuild
                     previous = None
             transcripts, skipped, file_hashes = _scan(corpus_path, previous, show_progress)
+            kept = uploads.folder_to_scan(index_dir, _as_list(corpus_path))
+            if kept is not None:  # uploads keep their ids; a corpus file of that name is renamed
+                added, more, added_hashes = _scan(kept, previous, False)
+                transcripts = uploads.rename_clashes(transcripts, file_hashes, added)
+                transcripts.update(added)
+                file_hashes.update(added_hashes)
+                skipped.extend(more)
             snapshot, stats = _make_snapshot(
-                transcripts, previous, encoder, chunk_settings, context, show_progress, file_hashes
+                transcripts,
+                previous,
+                encoder,
+                chunk_settings,
+                context,
+                show_progress,
+                file_hashes,
+                aliases=given,
             )
             stats.rebuilt = reason is not None
             stats.reason = reason
@@ -141,6 +177,10 @@ class TranscriptQA:
         answer_settings: AnswerSettings | None = None,
     ) -> TranscriptQA:
         """Load an index folder. The embedding model loads on the first query that needs it."""
+        if stores.is_postgres(index_dir):  # issue 14: a postgresql:// URI -> qa/stores/postgres.py
+            return stores.postgres_class().open(  # type: ignore[no-any-return]
+                index_dir, search_config=search_config, answer_settings=answer_settings
+            )
         snapshot = store.load(index_dir)
         encoder = Encoder(
             snapshot.manifest.model, backend=_runnable_or_auto(snapshot.manifest.backend)
@@ -160,27 +200,36 @@ class TranscriptQA:
         return self._retriever.snapshot
 
     def update(
-        self, paths: PathLike | Sequence[PathLike], show_progress: bool = True
+        self,
+        paths: PathLike | Sequence[PathLike],
+        show_progress: bool = True,
+        *,
+        aliases: AliasSpec = None,
     ) -> UpdateStats:
-        """Re-scan files and folders: new and changed documents are indexed, vanished ones removed."""
+        """Re-scan files and folders: new and changed documents are indexed, vanished ones removed.
+
+        `aliases`: a new speaker alias file or table for the whole index (kept in it, as with
+        `build`); None keeps the index's own. `update([], aliases=…)` only applies the table.
+        """
         started = time.perf_counter()
+        given = None if aliases is None else as_alias_table(aliases)
         with (
             self._write_lock,
             store.writer_lock(self.index_dir, _waiting(self.index_dir, show_progress)),
         ):
             old = self._latest()
             scanned, skipped, file_hashes = _scan(paths, old, show_progress)
-            roots = [
-                Path(p).resolve()
-                for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)
-            ]
+            roots = [Path(p).resolve() for p in _as_list(paths)]
             keep: dict[str, Transcript] = {}
             for doc_id, t in old.transcripts.items():
-                if doc_id in scanned:
+                if doc_id in scanned and not self._uploaded(t):
                     continue
                 if t.source and _under(Path(t.source), roots):
                     continue  # its file was re-scanned and is gone (or no longer parses)
                 keep[doc_id] = t
+            # A new file with an upload's name must not replace the upload: it is renamed.
+            kept_uploads = {d: t for d, t in keep.items() if self._uploaded(t)}
+            scanned = uploads.rename_clashes(scanned, file_hashes, kept_uploads, keep)
             keep.update(scanned)
             chunker = ChunkSettings(**old.manifest.chunker)
             context = context_from_dict(old.manifest.context)
@@ -188,14 +237,19 @@ class TranscriptQA:
                 d: old.manifest.docs[d].get("file_hash") for d in keep if d in old.manifest.docs
             }
             hashes.update(file_hashes)
-            stats = self._commit(keep, old, chunker, context, show_progress, hashes)
+            stats = self._commit(keep, old, chunker, context, show_progress, hashes, given)
             stats.skipped = skipped
             stats.seconds = time.perf_counter() - started
             self.last_update_stats = stats
             return stats
 
     def remove(self, doc_id: str) -> bool:
-        """Drop one document from the index. Returns False if it was not there."""
+        """Drop one document from the index. Returns False if it was not there.
+
+        An uploaded document's stored file goes too: it is hidden first, deleted once the index
+        without it is written, and put back if writing fails (the folder matches the index).
+        Another document's file stays where it is, so re-indexing its folder adds it again.
+        """
         started = time.perf_counter()
         with self._write_lock, store.writer_lock(self.index_dir):
             old = self._latest()
@@ -205,10 +259,80 @@ class TranscriptQA:
             chunker = ChunkSettings(**old.manifest.chunker)
             context = context_from_dict(old.manifest.context)
             hashes = {d: old.manifest.docs[d].get("file_hash") for d in keep}
-            stats = self._commit(keep, old, chunker, context, False, hashes)
+            parked = uploads.park(self.index_dir, old.transcripts[doc_id].source)
+            try:
+                stats = self._commit(keep, old, chunker, context, False, hashes)
+            except BaseException:
+                uploads.unpark(parked)
+                raise
+            uploads.discard(parked)
             stats.seconds = time.perf_counter() - started
             self.last_update_stats = stats
             return True
+
+    def add_files(
+        self,
+        files: Sequence[PathLike | tuple[PathLike, str]],
+        show_progress: bool = False,
+        progress: uploads.Progress | None = None,
+    ) -> uploads.AddResult:
+        """Add transcript files to the index, keeping a copy of each in its folder (`qa.uploads`).
+
+        `files`: paths, or (path, name) pairs when the name to go by is not the path's (a
+        browser upload's temporary file and the name it came with). Each file is checked as
+        `tqa index` checks it, within the limits of `qa.limits` (`TQA_MAX_FILE_MB` per file,
+        `TQA_MAX_UPLOAD_FILES` per call, `TQA_MAX_UPLOADS_MB` for all stored uploads); a bad
+        one is listed in `AddResult.skipped` with its reason and the rest go in. The copies
+        are named here (the given name cleaned, never a path), so nothing is written outside
+        `<index_dir>/uploads/`. The new documents are searchable when this returns; searches
+        running meanwhile see the index as it was. `progress(fraction, message)` is told how
+        far it got.
+        """
+        started = time.perf_counter()
+        items = [
+            uploads.Upload(Path(f[0]), str(f[1]))
+            if isinstance(f, tuple)
+            else uploads.Upload(Path(f), Path(f).name)
+            for f in files
+        ]
+        with (
+            self._write_lock,
+            store.writer_lock(self.index_dir, _waiting(self.index_dir, show_progress)),
+        ):
+            old = self._latest()
+            hashes = {d: info.get("file_hash") for d, info in old.manifest.docs.items()}
+            batch = uploads.store(
+                self.index_dir,
+                items,
+                old.transcripts,
+                hashes,
+                None if progress is None else lambda f, m: progress(0.2 * f, m),
+            )
+            result = uploads.AddResult(skipped=batch.skipped)
+            if not batch.transcripts:
+                return result
+            if progress is not None:
+                progress(0.2, f"Indexing {len(batch.transcripts)} transcript(s)")
+            keep = {**old.transcripts, **batch.transcripts}
+            hashes.update(batch.hashes)
+            chunker = ChunkSettings(**old.manifest.chunker)
+            context = context_from_dict(old.manifest.context)
+            try:
+                stats = self._commit(keep, old, chunker, context, show_progress, hashes)
+            except BaseException:
+                batch.discard()
+                raise
+            stats.skipped = list(batch.skipped)
+            stats.seconds = time.perf_counter() - started
+            self.last_update_stats = stats
+            result.added = list(batch.transcripts)
+            result.stats = stats
+            if progress is not None:
+                progress(1.0, "Done")
+            return result
+
+    def _uploaded(self, t: Transcript) -> bool:
+        return uploads.is_upload(t.source, self.index_dir)
 
     def _commit(
         self,
@@ -218,9 +342,10 @@ class TranscriptQA:
         context: ContextSettings,
         show_progress: bool,
         file_hashes: dict[str, str | None],
+        aliases: AliasTable | None = None,
     ) -> UpdateStats:
         snapshot, stats = _make_snapshot(
-            transcripts, old, self.encoder, chunker, context, show_progress, file_hashes
+            transcripts, old, self.encoder, chunker, context, show_progress, file_hashes, aliases
         )
         if stats.written:
             saved = store.save(snapshot, self.index_dir)
@@ -385,6 +510,7 @@ class TranscriptQA:
                 turns=len(t.turns),
                 passages=counts.get(t.doc_id, 0),
                 speakers=tuple(t.speakers),
+                uploaded=self._uploaded(t),
             )
             for t in snap.transcripts.values()
         ]
@@ -416,6 +542,10 @@ class TranscriptQA:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _as_list(paths: PathLike | Sequence[PathLike]) -> list[PathLike]:
+    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
 
 
 def _runnable_or_auto(backend: str) -> str:
