@@ -42,6 +42,10 @@ class Quote:
     time_start: float | None = None
     time_end: float | None = None
     url: str | None = None  # where the document links (`qa.links.document_url`), no #t=
+    # How much the best sentence itself says about the question (`qa.answering.support`:
+    # its similarity to the question, or to the question it replies to, plus the words
+    # they share), whatever its passage's rank; None when not known (an older client).
+    support: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,9 @@ class DocumentInfo:
     turns: int
     passages: int
     speakers: tuple[str, ...] = ()
+    # Added through the chat or `TranscriptQA.add_files`: its source is kept in the index's
+    # own folder (`qa.uploads`), and `remove()` deletes that copy too.
+    uploaded: bool = False
 
 
 @dataclass(slots=True)

@@ -175,3 +175,135 @@ def test_a_turn_by_no_one_in_particular_is_cited_by_its_role(tmp_path) -> None:
     (tmp_path / "a.txt").write_text("Ann Lee: Hello.\nQuestion: Why now?\nAnn Lee: Because.\n")
     html = render_source(load_transcript(tmp_path / "a.txt"), 1, (0, 0))
     assert '<div class="tqa-turn-who">Question from the floor</div>' in html
+
+
+# ---------------------------------------------------------------- the chat: relevance, export, copy
+
+MEDIA = "https://media.example.org/ep112.mp4"
+
+
+def _timed(text: str = "We do not interfere in elections.", support: float | None = 0.8) -> Quote:
+    from dataclasses import replace
+
+    return replace(_quote(text), time_start=751.4, time_end=765.0, url=MEDIA, support=support)
+
+
+@pytest.mark.parametrize(
+    ("support", "label", "share"),
+    [
+        (0.95, "strong", 1.0),
+        (1.30, "strong", 1.0),  # dense plus lexical can pass 1
+        (0.75, "strong", 0.6),
+        (0.7499, "fair", 0.6),
+        (0.60, "fair", 0.3),
+        (0.5999, "weak", 0.3),
+        (0.45, "weak", 0.1),  # the abstention threshold: the shortest bar, never empty
+        (0.10, "weak", 0.1),
+    ],
+)
+def test_relevance_labels(support: float, label: str, share: float) -> None:
+    from ui.render import relevance, render_relevance
+
+    assert relevance(support) == (label, share)
+    html = render_relevance(support)
+    assert f'class="tqa-rel tqa-rel-{label}"' in html
+    assert _text_of(html) == f"{label} match"
+    assert f"width: {share * 100:.0f}%" in html
+    assert f"support {support:.2f}" in html  # the number itself, on hover
+
+
+def test_relevance_unknown_shows_nothing() -> None:
+    from ui.render import relevance, render_quote, render_relevance
+
+    assert relevance(None) is None and relevance(float("nan")) is None
+    assert render_relevance(None) == ""
+    assert "tqa-rel" not in render_quote(_timed(support=None), "0-q0")
+    shown = render_quote(_timed(support=0.8), "0-q0")
+    assert "strong match" in _text_of(shown)
+    # Under the citation, never inside its button.
+    assert shown.index("</button>") < shown.index("tqa-rel")
+
+
+def test_quote_support_comes_from_the_answerer() -> None:
+    from qa.answering import AnswerSettings, Candidate, support
+
+    hit = Hit(Passage("d", 0, "A", None, None, "T", None, "x", 0, 1), 1.0)
+    c = Candidate(0, hit, 0, 1, "x", dense=0.6, lexical=0.5, reply=0.2)
+    assert support(c, AnswerSettings()) == pytest.approx(0.6 + 0.3 * 0.5)
+    assert Quote("t", None, None, "T", None, None, "d", 0, 0, 1, 0.5, (0, 1)).support is None
+
+
+def _exchanges() -> list:
+    from ui.conversation import Exchange
+
+    p = Passage("d", 3, "Tom Reed", None, dt.date(2021, 3, 4), "Harbour", "Town Hall", NASTY, 0, 10)
+    return [
+        Exchange(
+            "What did he say about <script>elections</script>?", Answer("q", [_timed()], False)
+        ),
+        Exchange("x" * 5000, message="The question is 5,000 characters long; the limit is 2,000."),
+        Exchange("What about the *ferry*?", Answer("q", [], True, [Hit(p, 0.2)])),
+        Exchange("Still thinking?", pending=True),
+    ]
+
+
+def test_conversation_exports_as_markdown_with_full_citations() -> None:
+    from ui.conversation import conversation_markdown
+
+    when = dt.datetime(2026, 12, 2, 14, 5)
+    md = conversation_markdown(_exchanges(), "Transcript QA", "3 transcripts · 9 speakers", when)
+    assert md.startswith(
+        "# Transcript QA: conversation\n\n"
+        "Exported 2 December 2026, 14:05. Searched: 3 transcripts · 9 speakers.\n"
+    )
+    # Each finished question is a numbered section; the one still waiting is left out.
+    assert re.findall(r"^## (\d)\. ", md, re.M) == ["1", "2", "3"]
+    assert "Still thinking" not in md
+    # A quote: verbatim, best sentence in bold, who (role), event, date, place, time and link.
+    assert "> **We do not interfere in elections.**" in md
+    assert (
+        "> — Vladimir Putin, President of Russia · Meeting with Marine Le Pen · 24 March 2017 · "
+        f"The Kremlin, Moscow · [00:12:31–00:12:45]({MEDIA}#t=751)"
+    ) in md
+    # The message shown instead of an answer, and an oversized question by its start and size.
+    assert "*The question is 5,000 characters long; the limit is 2,000.*" in md
+    assert "x" * 400 not in md
+    # An abstention says so, with the closest passages and their citations.
+    assert "The transcripts do not seem to answer this question." in md
+    assert "Tom Reed · Harbour · 4 March 2021 · Town Hall" in md
+    # Transcript and user text are data: nothing in it becomes markup.
+    html = MD.render(md)
+    assert "<script>" not in html and "<em>ferry</em>" not in html and "<img" not in html
+    assert [a for a in re.findall(r'<a href="([^"]+)"', html)] == [f"{MEDIA}#t=751"]
+    assert "What did he say about &lt;script&gt;elections&lt;/script&gt;?" in html
+    assert "x" * 300 + "… (5,000 characters)" in _text_of(html)
+
+
+def test_an_empty_conversation_exports_a_note() -> None:
+    from ui.conversation import conversation_markdown
+
+    md = conversation_markdown([], when=dt.datetime(2026, 1, 5, 9, 0))
+    assert (
+        md
+        == "# Transcript QA: conversation\n\nExported 5 January 2026, 09:00.\n\n*No questions yet.*\n"
+    )
+
+
+def test_one_answer_copies_with_its_citation() -> None:
+    import base64
+    import html as htmllib
+
+    from ui.conversation import exchange_markdown
+    from ui.render import render_conversation
+
+    first = _exchanges()[0]
+    md = exchange_markdown(first)
+    assert md.startswith(
+        "**Question:** What did he say about &lt;script&gt;elections&lt;/script&gt;?\n\n"
+    )
+    assert md.endswith(f"[00:12:31–00:12:45]({MEDIA}#t=751)")
+    page = render_conversation(_exchanges())
+    buttons = re.findall(r'<button type="button" class="tqa-copy" data-md="([^"]*)"', page)
+    assert len(buttons) == 2  # the two answers; not the message, not the pending question
+    assert base64.b64decode(htmllib.unescape(buttons[0])).decode("utf-8") == md
+    assert "<script>" not in page

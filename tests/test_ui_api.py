@@ -7,6 +7,7 @@ match the transcript; oversized and malformed requests are refused with a messag
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import socket
@@ -215,3 +216,193 @@ def test_abstention_is_marked_and_shows_closest_matches() -> None:
     assert render.CLOSEST_LABEL in html
     assert "The &lt;b&gt;harbour&lt;/b&gt; wall" in html
     assert 'data-qid="4-c0"' in html and "tqa-best" not in html
+
+
+# ---------------------------------------------------------------- paging, storage, settings
+
+
+def _long_transcript(tmp_path: Path, turns: int = 450) -> Any:
+    from qa import load_transcript
+
+    lines = [f"Title: Hearing on {PAYLOAD}", "Date: 2024-12-02", ""]
+    for i in range(turns):
+        who = "Ann Berg" if i % 2 == 0 else "Carl Holt"
+        lines.append(f"{who}: Item {i} is noted. {PAYLOAD if i == 250 else ''}".rstrip())
+    path = tmp_path / "hearing.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return load_transcript(path)
+
+
+def _windows(html: str) -> list[tuple[str, int, int]]:
+    return [
+        (d, int(lo), int(hi))
+        for d, lo, hi in re.findall(r'data-dir="(\w+)" data-lo="(\d+)" data-hi="(\d+)"', html)
+    ]
+
+
+def test_source_view_pages_through_the_transcript(tmp_path: Path) -> None:
+    t = _long_transcript(tmp_path)
+    tr = t.turns[250]
+    html = render.render_source(t, 250, (tr.start, tr.end), qid="0-q0")
+    assert len(re.findall(r'class="tqa-turn[ "]', html)) == 3  # the quote and one either side
+    assert "… 249 earlier turns …" in html and "… 198 later turns …" in html
+    assert _windows(html) == [("earlier", 239, 252), ("later", 249, 262)]
+    assert "Read the whole transcript (450 turns)" in html and 'data-view="0-q0"' in html
+    wider = render.render_source(t, 250, (tr.start, tr.end), qid="0-q0", window=(249, 262))
+    assert len(re.findall(r'class="tqa-turn[ "]', wider)) == 13
+    assert "… 188 later turns …" in wider and "tqa-focus" in wider
+    # Whatever the browser sends, the window stays inside the transcript and bounded.
+    for lo, hi in [(-50, 10**9), ("x", None), (399, 2), (10**12, 10**12 + 5)]:
+        a, b = render.clamp_window(450, lo, hi)
+        assert 0 <= a < b <= 450 and b - a <= render.MAX_WINDOW
+    # Without a citation id (as before): plain gaps, no buttons.
+    plain = render.render_source(t, 250, (tr.start, tr.end))
+    assert "<button" not in plain and '<p class="tqa-gap">… 249 earlier turns …</p>' in plain
+
+
+def test_whole_transcript_view_renders_a_page_around_the_quote(tmp_path: Path) -> None:
+    t = _long_transcript(tmp_path)
+    tr = t.turns[250]
+    best = (tr.start, tr.start + 5)
+    html = render.render_reader(t, 250, (tr.start, tr.end), best, "2-q1")
+    turns = re.findall(r'class="tqa-turn[^"]*" data-turn="(\d+)"', html)
+    assert (len(turns), turns[0], turns[-1]) == (101, "200", "300")
+    assert "turns 201–301 of 450" in html and 'role="dialog"' in html
+    assert '<div class="tqa-turn tqa-focus" data-turn="250">' in html
+    assert '<mark class="tqa-span"><mark class="tqa-best">Item ' in html
+    assert _windows(html) == [("earlier", 150, 301), ("later", 200, 351)]
+    assert 'class="tqa-to-quote" data-lo="200" data-hi="301"' in html
+    # Paging on keeps at most MAX_WINDOW turns, dropping the far end.
+    far = render.render_reader(t, 250, (tr.start, tr.end), best, "2-q1", (0, 450))
+    assert len(re.findall(r'data-turn="\d+"', far)) == render.MAX_WINDOW
+    end = render.render_reader(t, 250, (tr.start, tr.end), best, "2-q1", (300, 450))
+    assert "End of the transcript" in end and "tqa-focus" not in end
+    # A short transcript opens whole.
+    short = _long_transcript(tmp_path, turns=30)
+    html = render.render_reader(
+        short, 20, (short.turns[20].start, short.turns[20].end), None, "0-q0"
+    )
+    assert "all 30 turns" in html and "Start of the transcript" in html
+    assert "End of the transcript" in html and "tqa-more" not in html
+
+
+def test_whole_transcript_view_escapes_transcript_text(tmp_path: Path) -> None:
+    t = _long_transcript(tmp_path)
+    html = render.render_reader(t, 250, (t.turns[250].start, t.turns[250].end), None, '"><b>')
+    for tag in ("<script", "<img", "<b>"):
+        assert tag not in html
+    assert "Hearing on &lt;script&gt;window.__xss=1&lt;/script&gt;" in html
+    assert 'data-view="&quot;&gt;&lt;b&gt;"' in html
+
+
+def _plain_quote(text: str) -> Quote:
+    return dataclasses.replace(
+        _quote(PAYLOAD), text=text, start=10, end=10 + len(text), highlight=(10, 10 + len(text))
+    )
+
+
+def test_conversation_round_trips_through_browser_storage() -> None:
+    import json
+
+    from qa.links import with_time
+    from ui.conversation import MAX_STORED, from_store, to_store
+
+    quote = dataclasses.replace(
+        _plain_quote("The wall needs concrete."),
+        time_start=5.0,
+        time_end=9.5,
+        url="https://x.org/a.mp4",
+        support=0.8123,
+    )
+    exchanges = [
+        render.Exchange("What about the wall?", Answer("What about the wall?", [quote], False)),
+        render.Exchange("y" * 9000, message="Too long."),
+        render.Exchange("Pending?", pending=True),
+    ]
+    stored = json.loads(json.dumps(to_store(exchanges)))  # what the browser keeps is JSON
+    back = from_store(stored)
+    assert [ex.question for ex in back] == ["What about the wall?", render.shorten("y" * 9000)]
+    q = back[0].answer.quotes[0]
+    assert (q.text, q.start, q.end, q.highlight) == (
+        quote.text,
+        quote.start,
+        quote.end,
+        quote.highlight,
+    )
+    assert (q.time_start, q.time_end, q.support) == (5.0, 9.5, 0.8123)
+    assert with_time(q.url, q.time_start) == "https://x.org/a.mp4#t=5"  # links as before
+    assert back[1].message == "Too long." and back[1].answer is None
+    # Only the newest are kept.
+    many = [render.Exchange(f"q{i}", message="m") for i in range(MAX_STORED + 5)]
+    assert [ex.question for ex in from_store(to_store(many))][0] == "q5"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [None, "x", [], {"v": 99, "exchanges": []}, {"v": 1, "exchanges": "no"}, {"v": 1}],
+)
+def test_unreadable_storage_starts_an_empty_conversation(stored: Any) -> None:
+    from ui.conversation import from_store
+
+    assert from_store(stored) == []
+
+
+def test_tampered_storage_is_checked_like_api_history() -> None:
+    from ui.conversation import from_store, to_store
+
+    good = to_store([render.Exchange("q", Answer("q", [_plain_quote("Fine.")], False))])[
+        "exchanges"
+    ][0]
+    hostile = json_copy(good)
+    hostile["answer"]["quotes"][0]["url"] = "javascript:alert(1)"
+    hostile["support"] = ["lots"]
+    items = [
+        hostile,
+        {"question": 5, "message": "m"},
+        {"question": "q", "answer": {"quotes": [{"text": "no offsets"}]}},
+        {"question": "q" * 3000, "answer": good["answer"]},  # no answered question is this long
+        {"question": "big", "message": "m" * 300_000},
+        "garbage",
+    ]
+    back = from_store({"v": 1, "exchanges": items})
+    assert len(back) == 1
+    q = back[0].answer.quotes[0]
+    assert q.url is None and q.support is None
+    assert "<a " not in render.render_quote(q, "0-q0")
+
+
+def json_copy(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def test_settings_reach_the_search(small_index: Path) -> None:
+    from qa.errors import QueryError
+    from qa.service import TranscriptQA
+    from ui.app import check_settings, with_search_mode
+
+    assert check_settings("bm25", 1.0) == ("bm25", 1)
+    assert check_settings(None, None) == ("hybrid", 3)
+    for mode, k in [("regex", 3), ("dense", 0), ("dense", 11), ("dense", "many")]:
+        with pytest.raises(QueryError):
+            check_settings(mode, k)  # type: ignore[arg-type]
+    qa = TranscriptQA.open(small_index)
+    assert with_search_mode(qa, "hybrid") is qa
+    view = with_search_mode(qa, "bm25")
+    assert view.answer_settings.search_mode == "bm25" and qa.answer_settings.search_mode == "hybrid"
+    modes: list[str] = []
+    search = type(qa).search
+
+    def recording(self: Any, *args: Any, **kwargs: Any) -> Any:
+        modes.append(kwargs.get("mode", "hybrid"))
+        return search(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(qa), "search", recording)
+        answer = view.ask("What does the harbour wall need before winter?", k=1)
+        assert modes and set(modes) == {"bm25"}
+        assert len(answer.quotes) == 1 and answer.quotes[0].support is not None
+        modes.clear()
+        qa.ask("What does the harbour wall need before winter?")
+        assert set(modes) == {"hybrid"}

@@ -1,14 +1,20 @@
 """The chat in a real headless Chromium: ask, see a cited quote, open its source; hostile
 transcript text and hostile questions render as inert text; the server listens on
-loopback only. Skips (with the reason) only when no Chromium or chromedriver is found.
+loopback only. Over the bundled corpus (with a recording link added to a WebVTT file and a
+400-turn transcript): a VTT quote's time and link, the source view paging and the
+whole-transcript view, relevance labels, the settings drawer, the conversation surviving a
+reload, copying an answer and exporting the conversation as Markdown. Skips (with the
+reason) only when no Chromium or chromedriver is found.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,7 +67,8 @@ def server(
         for path in (fixtures_dir / folder).iterdir():
             shutil.copy(path, corpus / path.name)
     port = free_port()
-    app = serve(corpus=str(corpus), port=port, show_progress=False, block=False)
+    index = str(corpus.parent / "index")  # not the default (.tqa-index in the current folder)
+    app = serve(corpus=str(corpus), index=index, port=port, show_progress=False, block=False)
     try:
         yield app, f"http://127.0.0.1:{port}/"
     finally:
@@ -101,6 +108,14 @@ def browser() -> Iterator[Any]:
 
 def _wait(driver: Any, condition: Any, timeout: float = 30) -> Any:
     return WebDriverWait(driver, timeout).until(condition)
+
+
+def _open(driver: Any, url: str) -> None:
+    """The chat on a clean slate: no conversation kept in the browser by an earlier test."""
+    driver.get(url)
+    driver.execute_script("window.localStorage.clear();")
+    driver.get(url)
+    _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-question textarea"))
 
 
 def _ask(driver: Any, question: str) -> Any:
@@ -159,7 +174,7 @@ def test_server_listens_on_loopback_only(server: tuple[Any, str]) -> None:
 
 def test_ask_see_cited_quote_and_open_its_source(server: tuple[Any, str], browser: Any) -> None:
     _, url = server
-    browser.get(url)
+    _open(browser, url)
     exchange = _ask(browser, "What does the harbour wall need before winter?")
     quote = exchange.find_element(By.CSS_SELECTOR, "figure.tqa-quote blockquote")
     assert "The harbour wall needs new concrete before the winter storms arrive." in quote.text
@@ -183,7 +198,7 @@ def test_ask_see_cited_quote_and_open_its_source(server: tuple[Any, str], browse
 
 def test_side_panel_filters_and_follow_ups(server: tuple[Any, str], browser: Any) -> None:
     _, url = server
-    browser.get(url)
+    _open(browser, url)
     since = _wait(
         browser, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-since textarea, #tqa-since input")
     )
@@ -209,7 +224,7 @@ def test_a_question_asked_while_another_is_answered_is_not_lost(
     server: tuple[Any, str], browser: Any
 ) -> None:
     _, url = server
-    browser.get(url)
+    _open(browser, url)
     box = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-question textarea"))
     box.send_keys("When will the rail tunnel open?" + Keys.ENTER)
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#tqa-chat .tqa-exchange"))
@@ -222,7 +237,7 @@ def test_a_question_asked_while_another_is_answered_is_not_lost(
 
 def test_hostile_text_renders_as_inert_text(server: tuple[Any, str], browser: Any) -> None:
     _, url = server
-    browser.get(url)
+    _open(browser, url)
     question = (
         '<img src=x onerror="window.__xss = 1"> What did the inspectors find in the comment box?'
     )
@@ -262,7 +277,7 @@ def test_hostile_text_renders_as_inert_text(server: tuple[Any, str], browser: An
 
 def test_an_oversized_question_gets_a_message(server: tuple[Any, str], browser: Any) -> None:
     _, url = server
-    browser.get(url)
+    _open(browser, url)
     box = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-question textarea"))
     browser.execute_script(  # typing 100 kB key by key would take minutes
         "arguments[0].value = 'x'.repeat(100000);"
@@ -274,3 +289,466 @@ def test_an_oversized_question_gets_a_message(server: tuple[Any, str], browser: 
     assert "100,000 characters long; the limit is 2,000" in message.text
     shown = browser.find_element(By.CSS_SELECTOR, "#tqa-chat .tqa-user .tqa-text").text
     assert shown.endswith("(100,000 characters)") and len(shown) < 400
+
+
+# ---------------------------------------------------------------- the bundled corpus, for daily use
+
+MEDIA = "https://media.harbourvale.example/2023-06-19-strike.mp4"
+STRIKE_VTT = "2023-06-19_transit_strike_settlement_press_conference.vtt"
+STRIKE_TITLE = "Press conference on the end of the transit strike"
+LONG_TURNS = 400
+LONG_ANSWER_TURN = 250
+LONG_ANSWER = "The lighthouse lamp on Gull Point will be replaced with an LED array in April."
+
+
+def _long_hearing() -> str:
+    """A 400-turn plain transcript: one turn says something no other turn does."""
+    lines = ["Title: Long harbour commission hearing", "Date: 2024-12-02", "Place: Pier House", ""]
+    for i in range(LONG_TURNS):
+        who = "Ann Berg" if i % 2 == 0 else "Carl Holt"
+        text = LONG_ANSWER if i == LONG_ANSWER_TURN else f"Item {i} of the agenda is noted."
+        lines.append(f"{who}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def corpus_server(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Iterator[str]:
+    """`serve()` over a copy of `corpus/` whose strike press conference (WebVTT) names its
+    recording, plus a 400-turn hearing."""
+    from ui.app import serve
+
+    root = tmp_path_factory.mktemp("browser-corpus")
+    corpus = root / "corpus"
+    shutil.copytree(corpus_dir, corpus)
+    vtt = corpus / STRIKE_VTT
+    text = vtt.read_text(encoding="utf-8")
+    place = "Place: City Hall, Harbour Vale\n"
+    assert place in text
+    vtt.write_text(text.replace(place, f"{place}URL: {MEDIA}\n", 1), encoding="utf-8")
+    (corpus / "2024-12-02_long_harbour_hearing.txt").write_text(_long_hearing(), encoding="utf-8")
+    port = free_port()
+    app = serve(
+        corpus=str(corpus), index=str(root / "index"), port=port, show_progress=False, block=False
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+def _strike_quote(driver: Any) -> Any:
+    """Ask about the strike deal and return the first quote from the WebVTT press conference."""
+    exchange = _ask(driver, "What pay rise do drivers get under the two-year strike agreement?")
+    for figure in exchange.find_elements(By.CSS_SELECTOR, "figure.tqa-quote"):
+        if STRIKE_TITLE in figure.find_element(By.CSS_SELECTOR, ".tqa-cite").text:
+            return figure
+    raise AssertionError(f"no quote from {STRIKE_TITLE!r}: {exchange.text}")
+
+
+def _visible_in(driver: Any, inner: Any, box: Any) -> bool:
+    return bool(
+        driver.execute_script(
+            "const a = arguments[0].getBoundingClientRect(), b = arguments[1].getBoundingClientRect();"
+            "return a.top >= b.top - 1 && a.top < b.bottom;",
+            inner,
+            box,
+        )
+    )
+
+
+def test_vtt_quote_shows_its_time_and_link(corpus_server: str, browser: Any) -> None:
+    _open(browser, corpus_server)
+    figure = _strike_quote(browser)
+    time_link = figure.find_element(By.CSS_SELECTOR, "figcaption a.tqa-time")
+    shown = re.fullmatch(r"(\d\d):(\d\d):(\d\d)(?:–\d\d:\d\d:\d\d)? ↗", time_link.text)
+    assert shown, time_link.text
+    seconds = int(shown[1]) * 3600 + int(shown[2]) * 60 + int(shown[3])
+    assert time_link.get_attribute("href") == f"{MEDIA}#t={seconds}"
+    assert time_link.get_attribute("target") == "_blank"
+    assert "noopener" in time_link.get_attribute("rel")
+    # How closely it matches, in words and as a bar.
+    rel = figure.find_element(By.CSS_SELECTOR, ".tqa-rel")
+    assert re.fullmatch(r"(strong|fair|weak) match", rel.text)
+    assert "support" in rel.get_attribute("title")
+    # The source view shows every turn's time, linked to that moment.
+    source = _open_source(browser, figure.find_element(By.CSS_SELECTOR, ".tqa-cite"))
+    turn_links = source.find_elements(By.CSS_SELECTOR, ".tqa-turn-who a.tqa-time")
+    assert turn_links and all(
+        re.fullmatch(rf"{re.escape(MEDIA)}#t=\d+", a.get_attribute("href")) for a in turn_links
+    )
+    assert MEDIA in [
+        a.get_attribute("href") for a in source.find_elements(By.CSS_SELECTOR, ".tqa-meta a")
+    ]
+
+
+def test_source_view_expands_and_opens_the_whole_transcript(
+    corpus_server: str, browser: Any
+) -> None:
+    _open(browser, corpus_server)
+    figure = _strike_quote(browser)
+    best = figure.find_element(By.CSS_SELECTOR, "mark.tqa-best").text
+    source = _open_source(browser, figure.find_element(By.CSS_SELECTOR, ".tqa-cite"))
+    turns = len(source.find_elements(By.CSS_SELECTOR, ".tqa-turn"))
+    later = source.find_element(By.CSS_SELECTOR, ".tqa-more[data-dir='later']")
+    hidden = int(re.search(r"… (\d+) later turns? …", later.text)[1])
+    last = source.find_elements(By.CSS_SELECTOR, ".tqa-turn")[-1].get_attribute("data-turn")
+    later.click()
+    _wait(
+        browser,
+        lambda d: (
+            len(d.find_elements(By.CSS_SELECTOR, "#tqa-source .tqa-turn"))
+            == turns + min(10, hidden)
+        ),
+    )
+    # The turn beside the button is where it was: reading goes on below it.
+    box = browser.find_element(By.CSS_SELECTOR, "#tqa-source")
+    kept = browser.find_element(By.CSS_SELECTOR, f"#tqa-source .tqa-turn[data-turn='{last}']")
+    assert _visible_in(browser, kept, box)
+    assert browser.find_elements(By.CSS_SELECTOR, "#tqa-source .tqa-focus mark.tqa-best")
+
+    browser.find_element(By.CSS_SELECTOR, "#tqa-source .tqa-open-whole").click()
+    dialog = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-reader .tqa-reader"))
+    assert STRIKE_TITLE in dialog.find_element(By.CSS_SELECTOR, "h3").text
+    assert "all 26 turns" in dialog.text  # a short transcript opens whole
+    assert len(dialog.find_elements(By.CSS_SELECTOR, ".tqa-turn")) == 26
+    focus = dialog.find_element(By.CSS_SELECTOR, ".tqa-focus")
+    assert focus.find_element(By.CSS_SELECTOR, "mark.tqa-best").text == best
+    body = dialog.find_element(By.CSS_SELECTOR, ".tqa-reader-body")
+    _wait(
+        browser,
+        lambda d: _visible_in(d, focus.find_element(By.CSS_SELECTOR, "mark.tqa-best"), body),
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "transcript_view.png"))
+    dialog.find_element(By.CSS_SELECTOR, ".tqa-close").click()
+    _wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#tqa-reader .tqa-reader"))
+
+
+def test_a_long_transcript_opens_in_pages_around_the_quote(
+    corpus_server: str, browser: Any
+) -> None:
+    _open(browser, corpus_server)
+    exchange = _ask(browser, "When will the lighthouse lamp on Gull Point be replaced?")
+    figure = exchange.find_element(By.CSS_SELECTOR, "figure.tqa-quote")
+    assert LONG_ANSWER in figure.text
+    _open_source(browser, figure.find_element(By.CSS_SELECTOR, ".tqa-cite"))
+    browser.find_element(By.CSS_SELECTOR, "#tqa-source .tqa-open-whole").click()
+    dialog = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-reader .tqa-reader"))
+    turns = dialog.find_elements(By.CSS_SELECTOR, ".tqa-turn")
+    assert len(turns) == 101  # 50 either side of the quote, not 400
+    assert [t.get_attribute("data-turn") for t in (turns[0], turns[-1])] == ["200", "300"]
+    assert "turns 201–301 of 400" in dialog.text
+    focus = dialog.find_element(By.CSS_SELECTOR, ".tqa-focus")
+    assert focus.get_attribute("data-turn") == str(LONG_ANSWER_TURN)
+    assert focus.find_element(By.CSS_SELECTOR, "mark.tqa-best").text == LONG_ANSWER
+    body = dialog.find_element(By.CSS_SELECTOR, ".tqa-reader-body")
+    _wait(browser, lambda d: _visible_in(d, focus, body))
+    earlier = dialog.find_element(By.CSS_SELECTOR, ".tqa-more[data-dir='earlier']")
+    assert "… 200 earlier turns …" in earlier.text
+    later = dialog.find_element(By.CSS_SELECTOR, ".tqa-more[data-dir='later']")
+    assert "… 99 later turns …" in later.text
+    browser.execute_script("arguments[0].scrollIntoView({block: 'end'});", later)
+    later.click()
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tqa-reader .tqa-turn")) == 151)
+    dialog = browser.find_element(By.CSS_SELECTOR, "#tqa-reader .tqa-reader")
+    assert "… 49 later turns …" in dialog.text
+    kept = dialog.find_element(By.CSS_SELECTOR, ".tqa-turn[data-turn='300']")
+    assert _visible_in(browser, kept, dialog.find_element(By.CSS_SELECTOR, ".tqa-reader-body"))
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    _wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#tqa-reader .tqa-reader"))
+
+
+def test_settings_drawer_sets_search_mode_and_number_of_quotes(
+    corpus_server: str, browser: Any
+) -> None:
+    _open(browser, corpus_server)
+    question = "What was said about the vaccine?"  # three quotes with the default settings
+    assert len(_ask(browser, question).find_elements(By.CSS_SELECTOR, "figure.tqa-quote")) > 1
+    browser.find_element(By.CSS_SELECTOR, "#tqa-settings button").click()
+    words = _wait(
+        browser,
+        lambda d: d.find_element(
+            By.XPATH, "//*[@id='tqa-mode']//label[contains(., 'Words (BM25)')]"
+        ),
+    )
+    words.click()
+    number = browser.find_element(By.CSS_SELECTOR, "#tqa-quotes input[type='number']")
+    number.send_keys(Keys.CONTROL, "a")
+    number.send_keys("1" + Keys.TAB)
+    _wait(
+        browser,
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, "#tqa-quotes input[type='range']").get_attribute(
+                "value"
+            )
+            == "1"
+        ),
+    )
+    exchange = _ask(browser, question)
+    quotes = exchange.find_elements(By.CSS_SELECTOR, "figure.tqa-quote")
+    assert len(quotes) == 1 and "Winter Shield" in quotes[0].text + exchange.text
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "settings.png"))
+
+
+def test_conversation_survives_a_reload_copies_and_exports(
+    corpus_server: str, browser: Any, tmp_path: Path
+) -> None:
+    _open(browser, corpus_server)
+    _strike_quote(browser)
+    second = _ask(browser, "When was the Mill Creek barrier completed?")
+    before = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#tqa-chat .tqa-exchange")]
+    assert len(before) == 2
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "conversation.png"))
+
+    # One answer copies with its citations (the clipboard itself is the browser's business).
+    browser.execute_script(
+        "Object.defineProperty(navigator, 'clipboard', {configurable: true, value: {"
+        "writeText: (text) => { window.__copied = text; return Promise.resolve(); }}});"
+    )
+    second.find_element(By.CSS_SELECTOR, ".tqa-copy").click()
+    copied = _wait(browser, lambda d: d.execute_script("return window.__copied"))
+    assert copied.startswith("**Question:** When was the Mill Creek barrier completed?")
+    assert "> — " in copied and "Mill Creek" in copied
+
+    browser.refresh()
+    _wait(
+        browser,
+        lambda d: (
+            [e.text for e in d.find_elements(By.CSS_SELECTOR, "#tqa-chat .tqa-exchange")] == before
+        ),
+    )
+    # The citations of a restored answer still open their source.
+    restored = browser.find_elements(By.CSS_SELECTOR, "#tqa-chat .tqa-exchange")[0]
+    cite = [
+        c for c in restored.find_elements(By.CSS_SELECTOR, ".tqa-cite") if STRIKE_TITLE in c.text
+    ]
+    assert STRIKE_TITLE in _open_source(browser, cite[0]).text
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    export = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-export"))
+    _wait(browser, lambda d: export.is_enabled())
+    export.click()
+    deadline = time.time() + 30
+    while time.time() < deadline and not list(downloads.glob("*.md")):
+        time.sleep(0.2)
+    files = list(downloads.glob("*.md"))
+    assert [f.name for f in files] == ["transcript-qa-conversation.md"]
+    markdown = files[0].read_text(encoding="utf-8")
+    (ARTIFACTS / "conversation.md").write_text(markdown, encoding="utf-8")
+    assert markdown.startswith("# Transcript QA: conversation\n")
+    assert "## 1. What pay rise do drivers get under the two-year strike agreement?" in markdown
+    assert "## 2. When was the Mill Creek barrier completed?" in markdown
+    assert f"· {STRIKE_TITLE} · 19 June 2023 · City Hall, Harbour Vale · [" in markdown
+    assert re.search(rf"\[\d\d:\d\d:\d\d(–\d\d:\d\d:\d\d)?\]\({re.escape(MEDIA)}#t=\d+\)", markdown)
+
+    # "New conversation" clears it, also from the browser's storage.
+    browser.find_element(By.ID, "tqa-new").click()
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#tqa-chat .tqa-empty"))
+    browser.refresh()
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#tqa-chat .tqa-empty"))
+    time.sleep(1)  # the restore on load has run
+    assert not browser.find_elements(By.CSS_SELECTOR, "#tqa-chat .tqa-exchange")
+    assert not browser.find_element(By.CSS_SELECTOR, "#tqa-export").is_enabled()
+
+
+# ---------------------------------------------------------------- adding and removing transcripts
+
+BOATHOUSE_VTT = """WEBVTT
+
+NOTE
+Title: Marten Bay boathouse briefing
+Place: Pier House
+
+00:00:01.000 --> 00:00:05.000
+<v Ines Varga>The Marten Bay boathouse reopens to rowers on the first of June.
+
+00:00:05.500 --> 00:00:08.000
+<v Reporter>Will the moorings cost anything?
+
+00:00:08.500 --> 00:00:12.000
+<v Ines Varga>Moorings stay free for school crews until the end of the season.
+"""
+PIER_SRT = """1
+00:00:00,500 --> 00:00:04,000
+Oskar Lund: The north pier repairs will cost two hundred and forty thousand euros.
+
+2
+00:00:04,500 --> 00:00:07,000
+Oskar Lund: Work starts after the autumn regatta.
+"""
+HUGE_MB = 60  # over the 50 MB limit; a sparse file, so it takes no disk
+
+
+@pytest.fixture(scope="module")
+def upload_server(
+    tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path
+) -> Iterator[tuple[str, Path, Path]]:
+    """`serve()` over the tiny fixtures: (url, index folder, folder of files to upload)."""
+    from ui.app import serve
+
+    root = tmp_path_factory.mktemp("browser-uploads")
+    corpus = root / "corpus"
+    shutil.copytree(fixtures_dir / "retrieval", corpus)
+    inbox = root / "inbox"
+    inbox.mkdir()
+    (inbox / "2025-02-03_boathouse_briefing.vtt").write_text(BOATHOUSE_VTT, encoding="utf-8")
+    (inbox / "pier_repairs.srt").write_text(PIER_SRT, encoding="utf-8")
+    shutil.copy(fixtures_dir / "ingest" / "schema.json", inbox / "library_opening.json")
+    (inbox / "minutes_cp1252.txt").write_bytes("Ann Lee: Grüße aus Köln.\n".encode("cp1252"))
+    with (inbox / "big_minutes.txt").open("wb") as fh:
+        fh.truncate(HUGE_MB * 1024 * 1024)
+    (inbox / "ferry_timetable.txt").write_text(
+        "Title: Ferry timetable review\n\nBo Sun: The night ferry to Holm leaves at 23:40.\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    app = serve(
+        corpus=str(corpus), index=str(root / "index"), port=port, show_progress=False, block=False
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/", root / "index", inbox
+    finally:
+        app.close()
+
+
+def _open_documents(driver: Any, url: str) -> Any:
+    """The chat, with its "Add or remove transcripts" section open; returns the section."""
+    driver.get(url)
+    _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-question textarea"))
+    header = _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-documents button"))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", header)
+    header.click()
+    _wait(driver, lambda d: d.find_element(By.ID, "tqa-doclist").is_displayed())
+    return driver.find_element(By.ID, "tqa-documents")
+
+
+def _upload(driver: Any, paths: list[Path], added: int) -> Any:
+    """Choose `paths` in the upload box; return the report once `added` documents are in."""
+    box = driver.find_element(By.CSS_SELECTOR, "#tqa-upload input[type=file]")
+    box.send_keys("\n".join(str(p) for p in paths))
+    word = "transcript" if added == 1 else "transcripts"
+    return _wait(
+        driver,
+        lambda d: (
+            f"Added {added} {word}" in d.find_element(By.ID, "tqa-upload-report").text
+            and d.find_element(By.ID, "tqa-upload-report")
+        ),
+        timeout=120,
+    )
+
+
+def _rows(driver: Any) -> dict[str, Any]:
+    """The document list's rows by title (without the "uploaded" badge)."""
+    rows = {}
+    for row in driver.find_elements(By.CSS_SELECTOR, "#tqa-doclist tbody tr"):
+        title = row.find_element(By.CSS_SELECTOR, ".tqa-doc-title")
+        badge = title.find_elements(By.CSS_SELECTOR, ".tqa-badge")
+        text = title.text
+        if badge:
+            text = text[: -len(badge[0].text)].strip()
+        rows[text] = row
+    return rows
+
+
+def test_upload_three_good_files_and_one_bad_then_ask_about_one(
+    upload_server: tuple[str, Path, Path], browser: Any
+) -> None:
+    url, index, inbox = upload_server
+    section = _open_documents(browser, url)
+    assert set(_rows(browser)) == {
+        "Harbour budget meeting",
+        "School meals debate",
+        "Press conference on the rail tunnel",
+    }
+    good = ["2025-02-03_boathouse_briefing.vtt", "pier_repairs.srt", "library_opening.json"]
+    # Refused by the server; kept back by the page (Gradio alone would refuse the whole lot).
+    bad = ["minutes_cp1252.txt", "big_minutes.txt"]
+    report = _upload(browser, [inbox / n for n in good + bad], added=3)
+    text = report.text
+    for title in ("Marten Bay boathouse briefing", "pier_repairs", "Library opening"):
+        assert title in text
+    assert "2 files not added" in text
+    assert "minutes_cp1252.txt: line 1: not UTF-8 text (byte 0xfc" in text
+    assert (
+        f"big_minutes.txt: file is {HUGE_MB}.0 MB, over the 50 MB limit for one transcript" in text
+    )
+    rows = _rows(browser)
+    for title in ("Marten Bay boathouse briefing", "pier_repairs", "Library opening"):
+        assert rows[title].find_elements(By.CSS_SELECTOR, ".tqa-badge"), title
+    boathouse = rows["Marten Bay boathouse briefing"].text
+    assert "3 February 2025" in boathouse and "Ines Varga" in boathouse
+    assert rows["Library opening"].find_element(By.CSS_SELECTOR, ".tqa-num").text == "3"
+    assert sorted(p.name for p in (index / "uploads").iterdir()) == sorted(good)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'});", section)
+    time.sleep(0.5)
+    browser.save_screenshot(str(ARTIFACTS / "uploads.png"))
+
+    # Searchable at once, and the chat's pickers know the new speakers and documents.
+    exchange = _ask(browser, "When does the Marten Bay boathouse reopen?")
+    quote = exchange.find_element(By.CSS_SELECTOR, "figure.tqa-quote")
+    assert "reopens to rowers on the first of June" in quote.text
+    cite = quote.find_element(By.CSS_SELECTOR, ".tqa-cite").text
+    assert "Ines Varga" in cite and "Marten Bay boathouse briefing" in cite
+    assert "3 February 2025" in cite
+    _speaker_offered(browser, "Oskar", "Oskar Lund")
+    browser.refresh()  # a page opened after the upload knows them too
+    _speaker_offered(browser, "Oskar", "Oskar Lund")
+
+
+def _speaker_offered(driver: Any, typed: str, name: str) -> None:
+    """Typing `typed` into the speaker picker offers `name`."""
+    speaker = _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#tqa-speaker input"))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", speaker)
+    speaker.click()
+    speaker.send_keys(typed)
+    _wait(
+        driver,
+        lambda d: any(
+            name in o.text for o in d.find_elements(By.CSS_SELECTOR, "#tqa-speaker [role=option]")
+        ),
+    )
+    speaker.send_keys(Keys.ESCAPE)
+
+
+def test_remove_a_document(upload_server: tuple[str, Path, Path], browser: Any) -> None:
+    from selenium.webdriver.support import expected_conditions
+
+    url, index, inbox = upload_server
+    _open_documents(browser, url)
+    _upload(browser, [inbox / "ferry_timetable.txt"], added=1)
+    assert (index / "uploads" / "ferry_timetable.txt").is_file()
+    exchange = _ask(browser, "When does the night ferry to Holm leave?")
+    assert "23:40" in exchange.find_element(By.CSS_SELECTOR, "figure.tqa-quote").text
+
+    row = _rows(browser)["Ferry timetable review"]
+    button = row.find_element(By.CSS_SELECTOR, "button.tqa-remove")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+    alert = _wait(browser, expected_conditions.alert_is_present(), timeout=10)
+    assert "Ferry timetable review" in alert.text
+    alert.accept()
+    _wait(
+        browser,
+        lambda d: (
+            "Removed “Ferry timetable review” and its stored file."
+            in d.find_element(By.ID, "tqa-upload-report").text
+        ),
+    )
+    assert "Ferry timetable review" not in _rows(browser)
+    assert not (index / "uploads" / "ferry_timetable.txt").exists()
+    exchange = _ask(browser, "When does the night ferry to Holm leave?")
+    assert "23:40" not in exchange.text
+
+    # Cancelling the confirmation removes nothing.
+    row = _rows(browser)["School meals debate"]
+    row.find_element(By.CSS_SELECTOR, "button.tqa-remove").click()
+    _wait(browser, expected_conditions.alert_is_present(), timeout=10).dismiss()
+    time.sleep(1)
+    assert "School meals debate" in _rows(browser)

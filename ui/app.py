@@ -12,22 +12,37 @@ Named API endpoints (for `gradio_client`): `/ask` and `/search`, returning JSON
 
 from __future__ import annotations
 
-import calendar
+import copy
 import datetime as dt
+import hashlib
 import logging
 import re
+import sys
+import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
-from qa import limits
+from qa import limits, locations
 from qa.errors import IndexLoadError, QueryError, TranscriptQAError
-from ui import render
-from ui.api import answer_from_dict, answer_to_dict, hit_to_dict
+from qa.query import parse_date_bound
+from ui import conversation as convo
+from ui import render, scripts, uploads
+from ui.api import (
+    ApiInput,
+    answer_from_dict,
+    answer_to_dict,
+    bad_request,
+    check_history,
+    hit_to_dict,
+)
+from ui.ports import check_port
 from ui.render import Exchange
 from ui.style import CSS
 
@@ -55,51 +70,19 @@ BUNDLED_EXAMPLES = [
 
 _QID = re.compile(r"^(\d{1,5})-([qc])(\d{1,3})$")
 
-# Scroll only the panel's own scroll box, never the page: the reader keeps their place.
-_JS_SCROLL = """
-const scrollWithin = (target, where) => {
-  let box = target.parentElement;
-  while (box && box !== document.body) {
-    const style = getComputedStyle(box);
-    if (/(auto|scroll)/.test(style.overflowY) && box.scrollHeight > box.clientHeight) { break; }
-    box = box.parentElement;
-  }
-  if (!box || box === document.body) { return; }
-  const offset = target.getBoundingClientRect().top - box.getBoundingClientRect().top;
-  const centre = where === 'center' ? (box.clientHeight - target.offsetHeight) / 2 : 8;
-  box.scrollTo({top: box.scrollTop + offset - Math.max(8, centre), behavior: 'smooth'});
-};
-"""
+# The panels' browser code (ui/scripts.py): clicks become the events handled in build_app.
+_JS_CONVERSATION = scripts.CONVERSATION
+_JS_SOURCE = scripts.SOURCE
+_JS_READER = scripts.READER
 
-_JS_CONVERSATION = (
-    _JS_SCROLL
-    + """
-element.addEventListener('click', (event) => {
-  const button = event.target.closest('[data-qid]');
-  if (button && element.contains(button)) {
-    trigger('cite', {qid: button.getAttribute('data-qid')});
-  }
-});
-watch('value', () => {
-  const exchanges = element.querySelectorAll('.tqa-exchange');
-  const last = exchanges[exchanges.length - 1];
-  if (last) { scrollWithin(last, 'start'); }
-});
-"""
-)
-
-_JS_SOURCE = (
-    _JS_SCROLL
-    + """
-watch('value', () => {
-  const turn = element.querySelector('.tqa-focus');
-  const mark = element.querySelector('.tqa-focus mark');
-  if (!turn) { return; }
-  // A short turn is shown whole (with the metadata above if it fits); a long one at its quote.
-  if (!mark || turn.offsetHeight < 320) { scrollWithin(turn, 'center'); } else { scrollWithin(mark, 'center'); }
-});
-"""
-)
+SEARCH_MODES = [
+    ("Hybrid", "hybrid"),
+    ("Meaning (dense)", "dense"),
+    ("Words (BM25)", "bm25"),
+]
+"""The settings drawer's search modes (`TranscriptQA.search(mode=…)`), as (label, mode)."""
+MAX_QUOTES = 10  # the most quotes an answer gives (`qa.answering.answer` caps k at 10)
+EXPORT_NAME = "transcript-qa-conversation.md"
 
 SOURCE_PLACEHOLDER = (
     '<div class="tqa-placeholder">Click a citation under a quote to read it here, '
@@ -116,25 +99,10 @@ def check_question(question: str | None) -> str:
 
 
 def parse_date(value: str | None, *, end: bool = False) -> dt.date | None:
-    """'2023', '2023-06' or '2023-06-02' → a date (the period's last day when `end`)."""
-    text = (value or "").strip()
-    if not text:
-        return None
-    m = re.fullmatch(r"(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?", text)
-    try:
-        if not m:
-            raise ValueError(text)
-        year, month, day = int(m[1]), m[2], m[3]
-        if month is None:
-            return dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
-        if day is None:
-            last = calendar.monthrange(year, int(month))[1]
-            return dt.date(year, int(month), last if end else 1)
-        return dt.date(year, int(month), int(day))
-    except ValueError:
-        raise QueryError(
-            f"{text[:40]!r} is not a date; use YYYY-MM-DD (or YYYY-MM, or YYYY)."
-        ) from None
+    """A date field as questions take dates ('June 2024', '3 June 2024', '2024') or as
+    YYYY-MM-DD, YYYY-MM, YYYY → a date, the period's last day when `end` (until 'June 2024'
+    is 2024-06-30). The same reading as `tqa --since/--until` (`qa.query.parse_date_bound`)."""
+    return parse_date_bound(value, end=end, name="until" if end else "since")
 
 
 class Filters:
@@ -148,6 +116,9 @@ class Filters:
         self, speaker: str | None, since: str | None, until: str | None, doc: str | None
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        for name, value in (("speaker", speaker), ("doc", doc)):
+            if value is not None and not isinstance(value, str):
+                raise QueryError(f"{name} must be text, got {type(value).__name__}.")
         if speaker and speaker.strip():
             name = self.qa.resolve_speaker(speaker.strip()[:200])
             if name is None:
@@ -165,6 +136,63 @@ class Filters:
                 raise QueryError(f"No document {doc.strip()[:80]!r} in this collection.")
             out["doc"] = doc.strip()
         return out
+
+
+def check_settings(mode: str | None, quotes: float | None) -> tuple[str, int]:
+    """The settings drawer's search mode and number of quotes, checked."""
+    mode = mode or "hybrid"
+    if mode not in limits.MODES:
+        raise QueryError(f"Unknown search mode {str(mode)[:20]!r}; use hybrid, dense or bm25.")
+    try:
+        k = int(round(float(quotes if quotes is not None else 3)))
+    except (TypeError, ValueError, OverflowError):
+        raise QueryError("The number of quotes must be a whole number from 1 to 10.") from None
+    if not 1 <= k <= MAX_QUOTES:
+        raise QueryError(f"The number of quotes must be from 1 to {MAX_QUOTES}.")
+    return mode, k
+
+
+def with_search_mode(qa: TranscriptQA, mode: str) -> TranscriptQA:
+    """`qa` answering with another search mode: a shallow copy with its own `AnswerSettings`
+    (the index, model and caches are shared, as `ask()`'s own per-call copy shares them)."""
+    settings = getattr(qa, "answer_settings", None)
+    if settings is None or getattr(settings, "search_mode", "hybrid") == mode:
+        return qa
+    view = copy.copy(qa)
+    view.answer_settings = replace(settings, search_mode=mode)
+    return view
+
+
+def storage_key(qa: TranscriptQA) -> str:
+    """The browser storage key of this index's conversation: one per index folder, so two
+    indexes served on one address do not show each other's conversations."""
+    where = str(Path(getattr(qa, "index_dir", ".")).resolve())
+    return "tqa-conversation-" + hashlib.sha256(where.encode()).hexdigest()[:12]
+
+
+_EXPORT_ROOT: Path | None = None
+_EXPORT_LOCK = threading.Lock()
+
+
+def export_file(markdown: str) -> str:
+    """Write an export for the download button; Gradio serves a copy from its own cache, so
+    files here older than a minute are removed."""
+    global _EXPORT_ROOT
+    with _EXPORT_LOCK:
+        if _EXPORT_ROOT is None:
+            _EXPORT_ROOT = Path(tempfile.mkdtemp(prefix="tqa-exports-"))
+        root = _EXPORT_ROOT
+        for old in root.glob("*/" + EXPORT_NAME):
+            try:
+                if time.time() - old.stat().st_mtime > 60:
+                    old.unlink()
+                    old.parent.rmdir()
+            except OSError:
+                pass
+    folder = Path(tempfile.mkdtemp(dir=root))
+    path = folder / EXPORT_NAME
+    path.write_text(markdown, encoding="utf-8")
+    return str(path)
 
 
 def _history(exchanges: Sequence[Exchange]) -> list[tuple[str, Any]]:
@@ -210,7 +238,13 @@ def build_app(
         return conversation(exchanges), exchanges, ""
 
     def answer(
-        exchanges: list[Exchange], speaker: str | None, since: str, until: str, doc: str | None
+        exchanges: list[Exchange],
+        speaker: str | None,
+        since: str,
+        until: str,
+        doc: str | None,
+        mode: str | None = None,
+        n_quotes: float | None = None,
     ) -> tuple[Any, Any]:
         with claim:  # the oldest question nobody is answering yet
             n = next((i for i, ex in enumerate(exchanges) if ex.pending and not ex.claimed), None)
@@ -221,7 +255,9 @@ def build_app(
         try:
             text = check_question(question)
             kwargs = filters(speaker, since, until, doc)
-            result = qa.ask(text, history=_history(exchanges[:n]), **kwargs)
+            search_mode, k = check_settings(mode, n_quotes)
+            asker = with_search_mode(qa, search_mode)
+            result = asker.ask(text, history=_history(exchanges[:n]), k=k, **kwargs)
             done = Exchange(question=question, answer=result)
         except TranscriptQAError as exc:
             done = Exchange(question=question, message=str(exc))
@@ -233,16 +269,46 @@ def build_app(
                 exchanges[n] = done
         return conversation(exchanges), exchanges
 
-    def new_conversation(exchanges: list[Exchange]) -> tuple[str, list[Exchange], str]:
+    def export_update(exchanges: Sequence[Exchange]) -> Any:
+        done = [ex for ex in exchanges if not ex.pending]
+        if not done:
+            return gr.update(value=None, interactive=False)
+        now = render.about_text(qa.documents(), len(qa.speakers()), qa.date_range())
+        markdown = convo.conversation_markdown(done, title, now)
+        return gr.update(value=export_file(markdown), interactive=True)
+
+    def save(exchanges: list[Exchange]) -> tuple[Any, Any]:
+        """After each answer: the conversation into the browser's storage and the export."""
+        return convo.to_store(exchanges), export_update(exchanges)
+
+    def restore(stored: Any, exchanges: list[Exchange]) -> tuple[Any, Any, Any]:
+        """On page load: the conversation the browser kept (a new session starts empty)."""
+        with claim:
+            if not exchanges:
+                exchanges.extend(convo.from_store(stored))
+        return conversation(exchanges), exchanges, export_update(exchanges)
+
+    def new_conversation(exchanges: list[Exchange]) -> tuple[Any, ...]:
         with claim:
             exchanges.clear()
-        return conversation(exchanges), exchanges, SOURCE_PLACEHOLDER
+        return (
+            conversation(exchanges),
+            exchanges,
+            SOURCE_PLACEHOLDER,
+            convo.to_store(exchanges),
+            export_update(exchanges),
+            "",
+        )
 
-    def show_source(exchanges: list[Exchange], evt: gr.EventData) -> str:
-        qid = str(getattr(evt, "_data", {}).get("qid", ""))[:20]
+    gone = '<div class="tqa-placeholder">That citation is no longer available.</div>'
+
+    def cited(exchanges: list[Exchange], qid: object) -> tuple[Any, ...] | str:
+        """(transcript, turn, span, best, qid) of a citation id from the browser, or the
+        placeholder to show instead."""
+        qid = str(qid or "")[:20]
         m = _QID.match(qid)
         if not m or int(m[1]) >= len(exchanges) or exchanges[int(m[1])].answer is None:
-            return '<div class="tqa-placeholder">That citation is no longer available.</div>'
+            return gone
         ans, i = exchanges[int(m[1])].answer, int(m[3])
         assert ans is not None
         if m[2] == "q" and i < len(ans.quotes):
@@ -252,12 +318,52 @@ def build_app(
             p = ans.closest[i].passage
             doc_id, turn, span, best = p.doc_id, p.turn, (p.start, p.end), None
         else:
-            return '<div class="tqa-placeholder">That citation is no longer available.</div>'
+            return gone
         try:
             transcript = qa.transcript(doc_id)
         except (KeyError, TranscriptQAError):
             return '<div class="tqa-placeholder">That document is no longer in the index.</div>'
-        return render.render_source(transcript, turn, span, best)
+        if not 0 <= turn < len(transcript.turns):
+            return gone
+        return transcript, turn, span, best, qid
+
+    def _event(evt: gr.EventData) -> dict[str, Any]:
+        data = getattr(evt, "_data", None)
+        return data if isinstance(data, dict) else {}
+
+    def show_source(exchanges: list[Exchange], evt: gr.EventData) -> str:
+        found = cited(exchanges, _event(evt).get("qid"))
+        if isinstance(found, str):
+            return found
+        transcript, turn, span, best, qid = found
+        return render.render_source(transcript, turn, span, best, qid=qid)
+
+    def more_source(exchanges: list[Exchange], evt: gr.EventData) -> str:
+        """ "… 25 later turns …": the source view with the turns the button asks for."""
+        data = _event(evt)
+        found = cited(exchanges, data.get("qid"))
+        if isinstance(found, str):
+            return found
+        transcript, turn, span, best, qid = found
+        window = (data.get("lo"), data.get("hi"))
+        return render.render_source(transcript, turn, span, best, qid=qid, window=window)
+
+    def show_whole(exchanges: list[Exchange], evt: gr.EventData) -> str:
+        """The whole transcript, opened at the quote (a page of turns around it)."""
+        found = cited(exchanges, _event(evt).get("qid"))
+        if isinstance(found, str):
+            return ""
+        transcript, turn, span, best, qid = found
+        return render.render_reader(transcript, turn, span, best, qid)
+
+    def page_whole(exchanges: list[Exchange], evt: gr.EventData) -> str:
+        data = _event(evt)
+        found = cited(exchanges, data.get("qid"))
+        if isinstance(found, str):
+            return ""
+        transcript, turn, span, best, qid = found
+        window = (data.get("lo"), data.get("hi"))
+        return render.render_reader(transcript, turn, span, best, qid, window)
 
     def active_filters(speaker: str | None, since: str, until: str, doc: str | None) -> str:
         try:
@@ -282,8 +388,8 @@ def build_app(
         Args:
             question: the question (at most 2,000 characters).
             speaker: only quotes by this speaker (any alias or a unique surname); "" for all.
-            since: only transcripts dated on or after this day: YYYY-MM-DD, YYYY-MM or YYYY.
-            until: only transcripts dated on or before this day: YYYY-MM-DD, YYYY-MM or YYYY.
+            since: only transcripts dated on or after this day: YYYY-MM-DD, YYYY-MM, YYYY or 'June 2024'.
+            until: only transcripts dated on or before this day (a month or year: its last day).
             doc: only this document (a doc_id from a quote or /search); "" for all.
             history: earlier turns for follow-ups, oldest first: [{"question": str, "answer": <an /ask result>}].
         Returns:
@@ -293,17 +399,15 @@ def build_app(
             text = check_question(question)
             kwargs = filters(speaker, since, until, doc)
             past = []
-            for item in (history or [])[-MAX_HISTORY:]:
-                if not isinstance(item, dict) or not isinstance(item.get("answer"), dict):
-                    raise QueryError('history items must be {"question": str, "answer": dict}.')
+            for item in check_history(history)[-MAX_HISTORY:]:
                 past.append(
                     (check_question(item.get("question")), answer_from_dict(item["answer"]))
                 )
             result = qa.ask(text, history=past, **kwargs)
         except TranscriptQAError as exc:
-            raise gr.Error(str(exc)) from None
+            raise bad_request("ask", exc) from None
         except (KeyError, TypeError, ValueError) as exc:
-            raise gr.Error(f"Malformed request: {exc}") from None
+            raise bad_request("ask", f"Malformed history: {exc!r}") from None
         return answer_to_dict(result)
 
     def search_api(
@@ -320,8 +424,8 @@ def build_app(
             query: what to search for (at most 2,000 characters).
             k: how many passages, 1 to 100.
             speaker: only passages by this speaker (any alias or a unique surname); "" for all.
-            since: only transcripts dated on or after this day: YYYY-MM-DD, YYYY-MM or YYYY.
-            until: only transcripts dated on or before this day: YYYY-MM-DD, YYYY-MM or YYYY.
+            since: only transcripts dated on or after this day: YYYY-MM-DD, YYYY-MM, YYYY or 'June 2024'.
+            until: only transcripts dated on or before this day (a month or year: its last day).
             doc: only this document (a doc_id); "" for all.
         Returns:
             {"query", "hits": [{text, speaker, role, title, date, place, doc_id, turn, start, end, score, dense_score, bm25_score, retranslated}]}
@@ -331,13 +435,18 @@ def build_app(
             limits.check_k(k)
             hits = qa.search(text, k=k, **filters(speaker, since, until, doc))
         except TranscriptQAError as exc:
-            raise gr.Error(str(exc)) from None
+            raise bad_request("search", exc) from None
         return {"query": text, "hits": [hit_to_dict(h) for h in hits]}
 
     # -- layout
 
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         exchanges = gr.State([])
+        # The conversation in the browser's localStorage, so it survives a reload. (Gradio
+        # encrypts it with this key in the browser; it is no secret, and needs none: the
+        # stored answers are rebuilt and checked like /ask history when they come back.)
+        key = storage_key(qa)
+        stored = gr.BrowserState(convo.to_store([]), storage_key=key, secret=key)
         with gr.Sidebar(label="Filters", open=True, width=330):
             gr.Markdown("### Filters")
             speaker = gr.Dropdown(
@@ -349,8 +458,12 @@ def build_app(
                 elem_id="tqa-speaker",
             )
             with gr.Row():
-                since = gr.Textbox(label="Since", placeholder="YYYY-MM-DD", elem_id="tqa-since")
-                until = gr.Textbox(label="Until", placeholder="YYYY-MM-DD", elem_id="tqa-until")
+                since = gr.Textbox(
+                    label="Since", placeholder="2024-06, June 2024", elem_id="tqa-since"
+                )
+                until = gr.Textbox(
+                    label="Until", placeholder="2024-06, June 2024", elem_id="tqa-until"
+                )
             doc = gr.Dropdown(
                 choices=doc_choices,
                 value=None,
@@ -370,6 +483,24 @@ def build_app(
                 "Filters apply to the next question. A question can imply its own "
                 "(“what did Voss say…”); those are shown with the answer."
             )
+            defaults = getattr(qa, "answer_settings", None)
+            with gr.Accordion("Settings", open=False, elem_id="tqa-settings"):
+                search_mode = gr.Radio(
+                    choices=SEARCH_MODES,
+                    value=getattr(defaults, "search_mode", "hybrid"),
+                    label="Search",
+                    info="How passages are found: by meaning, by words, or both (hybrid)",
+                    elem_id="tqa-mode",
+                )
+                n_quotes = gr.Slider(
+                    1,
+                    MAX_QUOTES,
+                    value=getattr(defaults, "quotes", 3),
+                    step=1,
+                    label="Quotes per answer",
+                    info="At most; weaker quotes are left out",
+                    elem_id="tqa-quotes",
+                )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
                 gr.Markdown(f"## {title}\n{about}", elem_id="tqa-title")
@@ -397,7 +528,15 @@ def build_app(
                         gr.Button(e, size="sm", variant="secondary", elem_classes=["tqa-example"])
                         for e in examples
                     ]
-                new_chat = gr.Button("New conversation", size="sm", elem_id="tqa-new")
+                with gr.Row():
+                    new_chat = gr.Button("New conversation", size="sm", elem_id="tqa-new")
+                    export = gr.DownloadButton(
+                        "Export as Markdown",
+                        value=None,
+                        interactive=False,
+                        size="sm",
+                        elem_id="tqa-export",
+                    )
             with gr.Column(scale=2, min_width=340):
                 gr.Markdown("### Source")
                 source = gr.HTML(
@@ -407,6 +546,12 @@ def build_app(
                     max_height=760,
                     elem_id="tqa-source",
                 )
+        # The whole-transcript view: a dialog over the page while it holds a transcript.
+        reader = gr.HTML("", css_template=CSS, js_on_load=_JS_READER, elem_id="tqa-reader")
+        # Add and remove transcripts (ui/uploads.py): keeps the pickers and tables in step.
+        uploads.documents_section(
+            qa, speaker=speaker, doc=doc, titles=titles, doc_ids=filters.doc_ids
+        )
 
         panel = [speaker, since, until, doc]
         # Private: the browser's own events (the public API is /ask and /search). Cheap ones
@@ -418,17 +563,27 @@ def build_app(
         ]:
             trigger(submit, [inp, exchanges], [chat, exchanges, question], **cheap).then(
                 answer,
-                [exchanges, *panel],
+                [exchanges, *panel, search_mode, n_quotes],
                 [chat, exchanges],
                 concurrency_limit=CONCURRENCY,
                 concurrency_id=ASK_CONCURRENCY_ID,
                 **private,
-            )
+            ).then(save, [exchanges], [stored, export], **cheap)
         chat.cite(show_source, [exchanges], [source], **cheap)
+        source.more(more_source, [exchanges], [source], **cheap)
+        source.whole(show_whole, [exchanges], [reader], **cheap)
+        reader.turns(page_whole, [exchanges], [reader], **cheap)
+        reader.close(lambda: "", None, [reader], **cheap)
+        app.load(restore, [stored, exchanges], [chat, exchanges, export], **cheap)
         for comp in panel:
             comp.change(active_filters, panel, [active], **cheap)
         clear_filters.click(lambda: (None, "", "", None), None, panel, **cheap)
-        new_chat.click(new_conversation, [exchanges], [chat, exchanges, source], **cheap)
+        new_chat.click(
+            new_conversation,
+            [exchanges],
+            [chat, exchanges, source, stored, export, reader],
+            **cheap,
+        )
         gr.api(
             ask_api,
             api_name="ask",
@@ -442,21 +597,19 @@ def build_app(
 # ---------------------------------------------------------------- serving
 
 
-def default_index_dir(corpus: str | Path) -> Path:
-    """Where `serve` keeps the index of a corpus folder: `<corpus>/../.index/<name>`."""
-    path = Path(corpus).resolve()
-    return path.parent / ".index" / path.name
-
-
 def open_or_build(
-    corpus: str | Path | None, index: str | Path | None, show_progress: bool = True
+    corpus: str | Path | None,
+    index: str | Path | None = None,
+    show_progress: bool = True,
+    aliases: str | Path | None = None,
 ) -> TranscriptQA:
-    """Open the index if it exists, else build it from `corpus` (with a progress bar)."""
+    """The index at `index`, by default where every `tqa` command looks for it
+    (`qa.locations.default_index_dir()`: $TQA_INDEX, else .tqa-index here): opened and updated
+    from `corpus` when one is given (only what changed), or first built from it. `aliases`: a
+    speaker alias file applied to the whole index and kept in it."""
     from qa.service import TranscriptQA
 
-    if corpus is None and index is None:
-        raise TranscriptQAError("Give a corpus folder, an index folder, or both.")
-    index_dir = Path(index) if index is not None else default_index_dir(corpus)  # type: ignore[arg-type]
+    index_dir = locations.index_dir(index)
     if index_dir.exists():
         try:
             qa = TranscriptQA.open(index_dir)
@@ -465,8 +618,13 @@ def open_or_build(
                 raise
             print(f"{exc}\nRebuilding it from {corpus}.", flush=True)
         else:
-            if corpus is not None:  # pick up added, changed and deleted files
-                stats = qa.update(corpus, show_progress=show_progress)
+            if corpus is not None or aliases is not None:  # added, changed and deleted files
+                stats = qa.update(
+                    corpus if corpus is not None else [],
+                    show_progress=show_progress,
+                    aliases=aliases,
+                )
+                _report_skipped(stats.skipped)
                 if show_progress and stats.written:
                     print(
                         f"Index updated: {stats.docs_added} added, {stats.docs_changed} changed, "
@@ -476,16 +634,38 @@ def open_or_build(
             return qa
     elif corpus is None:
         raise TranscriptQAError(
-            f"{index_dir}: no index here, and no corpus folder to build one from."
+            f"{index_dir}: no index here; run `tqa serve --corpus FOLDER` (or `tqa index "
+            "FOLDER`) first."
         )
     if show_progress:
         print(f"Building the index of {corpus} in {index_dir} (first start only)…", flush=True)
-    return TranscriptQA.build(corpus, index_dir, show_progress=show_progress)
+    qa = TranscriptQA.build(corpus, index_dir, show_progress=show_progress, aliases=aliases)
+    _report_skipped(qa.last_update_stats.skipped)
+    return qa
+
+
+def _report_skipped(skipped: Sequence[Any]) -> None:
+    """Each file that could not be read, once, with its reason (as `tqa index` lists them)."""
+    for s in skipped:
+        path, reason = str(getattr(s, "path", s)), str(getattr(s, "reason", ""))
+        print(
+            f"skipped {reason if reason.startswith(path) else f'{path}: {reason}'}", file=sys.stderr
+        )
+
+
+BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
 def is_bundled_corpus(corpus: str | Path | None) -> bool:
-    bundled = Path(__file__).resolve().parent.parent / "corpus"
-    return corpus is not None and Path(corpus).resolve() == bundled
+    return corpus is not None and Path(corpus).resolve() == BUNDLED_CORPUS
+
+
+def holds_bundled_corpus(qa: TranscriptQA) -> bool:
+    """Whether the index holds transcripts of the bundled corpus/ (`BUNDLED_EXAMPLES` fit)."""
+    return any(
+        t.source and Path(t.source).resolve().is_relative_to(BUNDLED_CORPUS)
+        for t in qa.snapshot.transcripts.values()
+    )
 
 
 def theme() -> gr.themes.Base:
@@ -513,7 +693,17 @@ def launch(
     Returns the server app and the local URL (at once when `block` is False).
     """
     app.queue(max_size=QUEUE_SIZE)
-    server, url, _ = app.launch(
+    try:
+        server, url, _ = _launch(app, host, port, block)
+    except OSError:
+        if port is not None:
+            check_port(host, port)  # taken since serve() looked: one clear line, not a traceback
+        raise
+    return server, url
+
+
+def _launch(app: gr.Blocks, host: str, port: int | None, block: bool) -> Any:
+    return app.launch(
         server_name=host,
         server_port=port,
         share=False,
@@ -522,12 +712,14 @@ def launch(
         quiet=True,  # serve() prints its own address line
         footer_links=["api", "settings"],
         theme=theme(),
-        # Less surface: no upload of any size is needed, no traffic page, no run log.
-        max_file_size="1mb",
+        # Less surface: uploads (ui/uploads.py) no larger than one transcript may be, no
+        # traffic page, no run log.
+        max_file_size=limits.max_file_bytes(),
         enable_monitoring=False,
         run_history=False,
+        # Bad /ask and /search input over plain HTTP: a 400 and one log line (ui/api.py).
+        app_kwargs={"middleware": [Middleware(ApiInput)]},
     )
-    return server, url
 
 
 def serve(
@@ -537,16 +729,21 @@ def serve(
     port: int = DEFAULT_PORT,
     show_progress: bool = True,
     block: bool = True,
+    aliases: str | Path | None = None,
 ) -> gr.Blocks:
     """Open (or first build) the index and start the chat on http://host:port.
 
-    Loopback only unless `host` says otherwise. With `block=False` it returns at once
-    with the app running in the background (for tests); otherwise it serves until
-    interrupted.
+    The index is `index`, else the one every `tqa` command uses (`qa.locations`); `corpus`
+    (if any) is indexed into it first, with `aliases` (a speaker alias file) if given.
+    Loopback only unless `host` says otherwise. A port in use is a `PortInUseError` before
+    anything is loaded. With `block=False` it returns at once with the app running in the
+    background (for tests); otherwise it serves until interrupted.
     """
-    qa = open_or_build(corpus, index, show_progress=show_progress)
+    check_port(host, port)
+    qa = open_or_build(corpus, index, show_progress=show_progress, aliases=aliases)
     qa.warm_up()
-    examples = BUNDLED_EXAMPLES if is_bundled_corpus(corpus) else []
+    bundled = is_bundled_corpus(corpus) or holds_bundled_corpus(qa)
+    examples = BUNDLED_EXAMPLES if bundled else []
     app = build_app(qa, examples=examples)
     if show_progress:
         print(f"{qa!r}\nOpen http://{host}:{port} in a browser (Ctrl+C stops).", flush=True)

@@ -9,13 +9,21 @@ answer 3, quote 0) that the app resolves against its own state; nothing the brow
 sends names a document or a file. Times in a recording show as `00:12:31`; a transcript that
 names its recording or page gets links (`<a target="_blank" rel="noopener noreferrer">`),
 only to absolute http(s) URLs (`qa.links.safe_url`), with `#t=SECONDS` where times exist.
+
+Each quote shows how closely it matches the question ("strong / fair / weak match", from the
+answerer's support score). The source view pages through its transcript ("… 25 later
+turns …" shows more) and opens the whole transcript (`render_reader`) in pages of turns
+around the quote, so a transcript of thousands of turns never renders at once. Each
+answer carries its Markdown (base64, so no transcript text sits in an attribute) for the
+chat's "Copy" button.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from qa.links import document_url, format_span, format_time, safe_url, span_times, with_time
@@ -23,6 +31,9 @@ from qa.rendering import citation_parts, escape_html, link_host, speaker_or_role
 from qa.rendering import format_date as _format_date
 from qa.results import Answer, DocumentInfo, Hit, Quote
 from qa.transcript import Transcript
+from ui.conversation import Exchange, exchange_markdown, shorten
+
+__all__ = ["Exchange", "shorten"]  # (defined in ui.conversation; kept importable from here)
 
 ABSTAIN_TEXT = "I found nothing in the transcripts that answers this."
 CLOSEST_LABEL = "Closest matches — not an answer"
@@ -43,17 +54,6 @@ def format_date(value: dt.date | str | None) -> str:
         except ValueError:
             return value
     return _format_date(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """One question and what the chat showed for it (an answer, or a message instead)."""
-
-    question: str
-    answer: Answer | None = None
-    message: str | None = None  # shown instead of an answer (refusal, bad filter, error)
-    pending: bool = False  # waiting for its answer
-    claimed: bool = False  # a worker is computing the answer
 
 
 # ---------------------------------------------------------------- pieces
@@ -131,18 +131,59 @@ def time_and_link(time_start: float | None, time_end: float | None, url: str | N
     return " " + link(target, f"{link_host(target)} ↗", "tqa-link", f"Open {target}")
 
 
+# How closely a quote matches the question, from `Quote.support` (`qa.answering.support`: the
+# best sentence's similarity to the question, or to the question it replies to, plus 0.3 x the
+# share of the question's words it has). Below 0.45 the answerer abstains. Over the questions
+# of corpus/ and the dev set (108 quotes), >= .75 held 26 quotes (58% in the gold turn),
+# .60-.75 45 (40%), .45-.60 37 (46%): the label says how closely the words and meaning
+# match, which is what a reader can check, not a promise that the quote answers.
+STRONG_MATCH = 0.75
+FAIR_MATCH = 0.60
+_BAR_FLOOR, _BAR_TOP = 0.45, 0.95  # support at an empty and at a full bar
+
+
+def relevance(support: float | None) -> tuple[str, float] | None:
+    """("strong" | "fair" | "weak", the bar's filled share 0.1-1) for a support score, or None
+    when the score is unknown."""
+    if support is None or not math.isfinite(support):
+        return None
+    label = "strong" if support >= STRONG_MATCH else "fair" if support >= FAIR_MATCH else "weak"
+    share = (support - _BAR_FLOOR) / (_BAR_TOP - _BAR_FLOOR)
+    return label, round(min(1.0, max(0.1, share)), 2)
+
+
+def render_relevance(support: float | None) -> str:
+    """A small bar and "strong match" (or fair, weak); "" when the score is unknown."""
+    found = relevance(support)
+    if found is None:
+        return ""
+    label, share = found
+    hint = (
+        f"How closely the highlighted sentence matches the question (support {support:.2f}; "
+        f"strong from {STRONG_MATCH:.2f}, fair from {FAIR_MATCH:.2f}, no answer below 0.45)"
+    )
+    return (
+        f'<span class="tqa-rel tqa-rel-{label}" title="{esc(hint)}">'
+        f'<span class="tqa-bar" aria-hidden="true"><span class="tqa-bar-fill" '
+        f'style="width: {share * 100:.0f}%"></span></span>{label} match</span>'
+    )
+
+
 def render_quote(quote: Quote, qid: str) -> str:
-    """A block quote with its best sentence highlighted and a clickable citation under it."""
+    """A block quote with its best sentence highlighted and a clickable citation under it,
+    then how closely it matches the question."""
     body = marked(quote.text, quote.start, [(*quote.highlight, "tqa-best")])
     cite = citation_text(
         quote.speaker, quote.role, quote.title, quote.date, quote.place, quote.retranslated
     )
     tail = time_and_link(quote.time_start, quote.time_end, quote.url)
+    rel = render_relevance(quote.support)
     return (
         '<figure class="tqa-quote">'
         f"<blockquote>{body}</blockquote>"
-        f"<figcaption>{cite_button(qid, cite)}{tail}</figcaption>"
-        "</figure>"
+        f"<figcaption>{cite_button(qid, cite)}{tail}"
+        + (f'<div class="tqa-why">{rel}</div>' if rel else "")
+        + "</figcaption></figure>"
     )
 
 
@@ -209,11 +250,6 @@ def render_answer(answer: Answer, n: int, titles: Mapping[str, str] | None = Non
     return "".join(out)
 
 
-def shorten(text: str, limit: int = 3000) -> str:
-    """A refused, oversized question is echoed by its start and size, not in full."""
-    return text if len(text) <= limit else f"{text[:300]}… ({len(text):,} characters)"
-
-
 def render_conversation(
     exchanges: Sequence[Exchange], intro: str = "", titles: Mapping[str, str] | None = None
 ) -> str:
@@ -234,28 +270,85 @@ def render_conversation(
             parts.append(f'<p class="tqa-message">{esc(ex.message)}</p>')
         elif ex.answer is not None:
             parts.append(render_answer(ex.answer, n, titles))
+            parts.append(copy_button(ex))
         parts.append("</div></div>")
     parts.append("</div>")
     return "".join(parts)
 
 
+def copy_button(ex: Exchange) -> str:
+    """ "Copy" for one answer: its Markdown with full citations, base64 in the attribute (the
+    browser decodes it; no transcript text ever sits in markup)."""
+    data = base64.b64encode(exchange_markdown(ex).encode("utf-8")).decode("ascii")
+    return (
+        '<div class="tqa-tools"><button type="button" class="tqa-copy" '
+        f'data-md="{data}" title="Copy this answer with its citations (Markdown)">'
+        "Copy answer</button></div>"
+    )
+
+
 # ---------------------------------------------------------------- source view
 
+SOURCE_CONTEXT = 1  # turns either side of the quote when a citation opens
+SOURCE_STEP = 10  # turns one click on "… N later turns …" adds in the source view
+READER_PAGE = 50  # the whole transcript opens this many turns either side of the quote …
+READER_ALL = 150  # … or whole, up to this many turns; "earlier"/"later" add READER_PAGE
+MAX_WINDOW = 400  # turns rendered at once; paging on drops turns at the far end
 
-def render_source(
-    transcript: Transcript,
-    turn: int,
-    span: tuple[int, int],
-    best: tuple[int, int] | None = None,
-    context: int = 1,
-) -> str:
-    """Turn `turn` of `transcript` with `context` turns either side, `span` (and `best`) marked.
 
-    Each turn shows its time in the recording where the transcript has times (a link to that
-    moment when it names its recording), the focused turn also the quote's own time, and the
-    metadata the transcript's link."""
-    t = transcript
-    url = document_url(t)
+def clamp_window(n: int, lo: object, hi: object) -> tuple[int, int]:
+    """A window of turns `[lo, hi)` inside `0..n`, at least one turn, at most `MAX_WINDOW`
+    (whatever the browser sent)."""
+    try:
+        a, b = int(lo), int(hi)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        a, b = 0, 1
+    a = max(0, min(a, n - 1))
+    b = max(a + 1, min(b, n, a + MAX_WINDOW))
+    return a, b
+
+
+def source_window(n: int, turn: int) -> tuple[int, int]:
+    """The turns a citation opens on: the quoted one with `SOURCE_CONTEXT` either side."""
+    return clamp_window(n, turn - SOURCE_CONTEXT, turn + SOURCE_CONTEXT + 1)
+
+
+def reader_window(n: int, turn: int) -> tuple[int, int]:
+    """The turns the whole-transcript view opens on: all of a short transcript, else a page
+    either side of the quote."""
+    if n <= READER_ALL:
+        return 0, n
+    return clamp_window(n, turn - READER_PAGE, turn + READER_PAGE + 1)
+
+
+def _earlier(lo: int, hi: int, step: int) -> tuple[int, int]:
+    a = max(0, lo - step)
+    return a, min(hi, a + MAX_WINDOW)
+
+
+def _later(n: int, lo: int, hi: int, step: int) -> tuple[int, int]:
+    b = min(n, hi + step)
+    return max(lo, b - MAX_WINDOW), b
+
+
+def _turns(n: int) -> str:
+    return f"{n:,} turn{'s' if n != 1 else ''}"
+
+
+def _more_button(direction: str, hidden: int, window: tuple[int, int], step: int) -> str:
+    """ "… 25 later turns …", a button that shows the next `step` of them."""
+    shown = min(step, hidden)
+    action = "show them" if shown == hidden else f"show {shown} more"
+    return (
+        f'<button type="button" class="tqa-gap tqa-more" data-dir="{direction}" '
+        f'data-lo="{window[0]}" data-hi="{window[1]}" '
+        f'title="Show {shown} {direction} turn{"s" if shown != 1 else ""}">'
+        f"… {hidden:,} {direction} turn{'s' if hidden != 1 else ''} … "
+        f'<span class="tqa-more-label">{action}</span></button>'
+    )
+
+
+def _meta(t: Transcript, url: str | None) -> str:
     meta: list[tuple[str, str]] = []  # (name, escaped HTML)
     if t.date:
         meta.append(("Date", esc(format_date(t.date) + (f", {t.time}" if t.time else ""))))
@@ -273,45 +366,141 @@ def render_source(
         meta.append(("Places", esc(", ".join(t.geography))))
     if url:
         meta.append(("Link", link(url, url)))
-    meta.append(("Document", esc(f"{t.doc_id} ({t.format}, {len(t.turns)} turns)")))
-    parts = [
-        '<div class="tqa-source">',
-        f"<h3>{esc(t.title)}</h3>",
+    meta.append(("Document", esc(f"{t.doc_id} ({t.format}, {_turns(len(t.turns))})")))
+    out = (
         '<dl class="tqa-meta">'
         + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in meta)
-        + "</dl>",
-    ]
+        + "</dl>"
+    )
     if t.lead:
-        parts.append(f'<p class="tqa-lead">{esc(t.lead)}</p>')
-    lo, hi = max(0, turn - context), min(len(t.turns), turn + context + 1)
-    if lo > 0:
-        parts.append(f'<p class="tqa-gap">… {lo} earlier turn{"s" if lo > 1 else ""} …</p>')
-    for i in range(lo, hi):
-        tr = t.turns[i]
-        focus = i == turn
-        spans: list[tuple[int, int, str]] = []
-        if focus:
-            spans.append((span[0], span[1], "tqa-span"))
-            if best:
-                spans.append((best[0], best[1], "tqa-best"))
-        who = esc(speaker_or_role(tr.speaker, tr.role, "Narrative"))
-        if tr.speaker and tr.role:
-            who += f' <span class="tqa-role">{esc(tr.role)}</span>'
-        who += time_and_link(tr.time_start, tr.time_end, url) if tr.time_start is not None else ""
-        if focus:
-            q_start, q_end = span_times(t, turn, *span)
-            if q_start is not None and (q_start, q_end) != (tr.time_start, tr.time_end):
-                quoted = time_and_link(q_start, q_end, url)
-                who += f' <span class="tqa-quote-time">quote:{quoted}</span>'
+        out += f'<p class="tqa-lead">{esc(t.lead)}</p>'
+    return out
+
+
+def _turn(
+    t: Transcript,
+    i: int,
+    url: str | None,
+    focus: int,
+    span: tuple[int, int],
+    best: tuple[int, int] | None,
+) -> str:
+    """One turn: who (role, time and link) and its text, the quote marked in the focused one."""
+    tr = t.turns[i]
+    spans: list[tuple[int, int, str]] = []
+    if i == focus:
+        spans.append((span[0], span[1], "tqa-span"))
+        if best:
+            spans.append((best[0], best[1], "tqa-best"))
+    who = esc(speaker_or_role(tr.speaker, tr.role, "Narrative"))
+    if tr.speaker and tr.role:
+        who += f' <span class="tqa-role">{esc(tr.role)}</span>'
+    who += time_and_link(tr.time_start, tr.time_end, url) if tr.time_start is not None else ""
+    if i == focus:
+        q_start, q_end = span_times(t, focus, *span)
+        if q_start is not None and (q_start, q_end) != (tr.time_start, tr.time_end):
+            quoted = time_and_link(q_start, q_end, url)
+            who += f' <span class="tqa-quote-time">quote:{quoted}</span>'
+    return (
+        f'<div class="tqa-turn{" tqa-focus" if i == focus else ""}" data-turn="{i}">'
+        f'<div class="tqa-turn-who">{who}</div>'
+        f'<div class="tqa-turn-text">{marked(tr.text, tr.start, spans)}</div></div>'
+    )
+
+
+def render_source(
+    transcript: Transcript,
+    turn: int,
+    span: tuple[int, int],
+    best: tuple[int, int] | None = None,
+    context: int = SOURCE_CONTEXT,
+    *,
+    qid: str | None = None,
+    window: tuple[int, int] | None = None,
+) -> str:
+    """Turn `turn` of `transcript` with `context` turns either side (or the turns `window`),
+    `span` (and `best`) marked.
+
+    Each turn shows its time in the recording where the transcript has times (a link to that
+    moment when it names its recording), the focused turn also the quote's own time, and the
+    metadata the transcript's link. With the citation's `qid`, "… N earlier/later turns …"
+    are buttons that show `SOURCE_STEP` more, and "Read the whole transcript" opens
+    `render_reader`."""
+    t = transcript
+    n = len(t.turns)
+    url = document_url(t)
+    if window is None:
+        lo, hi = clamp_window(n, turn - context, turn + context + 1)
+    else:
+        lo, hi = clamp_window(n, *window)
+    view = f' data-view="{esc(qid)}"' if qid else ""
+    parts = [f'<div class="tqa-source"{view}>', f"<h3>{esc(t.title)}</h3>"]
+    if qid:
         parts.append(
-            f'<div class="tqa-turn{" tqa-focus" if focus else ""}">'
-            f'<div class="tqa-turn-who">{who}</div>'
-            f'<div class="tqa-turn-text">{marked(tr.text, tr.start, spans)}</div></div>'
+            '<button type="button" class="tqa-open-whole" title="Open the whole transcript, '
+            f'at this quote">Read the whole transcript ({_turns(n)})</button>'
         )
-    if hi < len(t.turns):
-        rest = len(t.turns) - hi
-        parts.append(f'<p class="tqa-gap">… {rest} later turn{"s" if rest > 1 else ""} …</p>')
+    parts.append(_meta(t, url))
+    if lo > 0:
+        if qid:
+            parts.append(_more_button("earlier", lo, _earlier(lo, hi, SOURCE_STEP), SOURCE_STEP))
+        else:
+            parts.append(f'<p class="tqa-gap">… {lo} earlier turn{"s" if lo > 1 else ""} …</p>')
+    parts.extend(_turn(t, i, url, turn, span, best) for i in range(lo, hi))
+    if hi < n:
+        rest = n - hi
+        if qid:
+            parts.append(_more_button("later", rest, _later(n, lo, hi, SOURCE_STEP), SOURCE_STEP))
+        else:
+            parts.append(f'<p class="tqa-gap">… {rest} later turn{"s" if rest > 1 else ""} …</p>')
     parts.append("</div>")
+    return "".join(parts)
+
+
+def render_reader(
+    transcript: Transcript,
+    turn: int,
+    span: tuple[int, int],
+    best: tuple[int, int] | None,
+    qid: str,
+    window: tuple[int, int] | None = None,
+) -> str:
+    """The whole-transcript view: a dialog over the page with the transcript's metadata and
+    the turns `window` (by default `reader_window`: all of a short transcript, else
+    `READER_PAGE` either side of the quote), the quote marked, with "earlier"/"later"
+    buttons that page on by `READER_PAGE`, "Back to the quote" and "Close"."""
+    t = transcript
+    n = len(t.turns)
+    url = document_url(t)
+    home = reader_window(n, turn)
+    lo, hi = home if window is None else clamp_window(n, *window)
+    where = f"all {_turns(n)}" if (lo, hi) == (0, n) else f"turns {lo + 1:,}–{hi:,} of {n:,}"
+    parts = [
+        '<div class="tqa-reader-backdrop">',
+        f'<div class="tqa-reader" role="dialog" aria-modal="true" data-view="{esc(qid)}" '
+        f'aria-label="Whole transcript: {esc(t.title)}">',
+        '<div class="tqa-reader-head">',
+        f'<div class="tqa-reader-title"><h3>{esc(t.title)}</h3>'
+        f'<span class="tqa-reader-where">Whole transcript · {where}</span></div>',
+        '<div class="tqa-reader-actions">',
+        f'<button type="button" class="tqa-to-quote" data-lo="{home[0]}" data-hi="{home[1]}">'
+        "Back to the quote</button>",
+        '<button type="button" class="tqa-close" aria-label="Close the whole transcript">'
+        "Close ✕</button>",
+        "</div></div>",
+        '<div class="tqa-reader-body">',
+        _meta(t, url),
+    ]
+    if lo > 0:
+        parts.append(_more_button("earlier", lo, _earlier(lo, hi, READER_PAGE), READER_PAGE))
+    else:
+        parts.append('<p class="tqa-gap">Start of the transcript</p>')
+    parts.extend(_turn(t, i, url, turn, span, best) for i in range(lo, hi))
+    if hi < n:
+        parts.append(_more_button("later", n - hi, _later(n, lo, hi, READER_PAGE), READER_PAGE))
+    else:
+        parts.append('<p class="tqa-gap">End of the transcript</p>')
+    parts.append("</div></div></div>")
     return "".join(parts)
 
 
@@ -323,7 +512,16 @@ def render_about(
     speakers: int,
     date_range: tuple[dt.date | None, dt.date | None],
 ) -> str:
-    """'3 transcripts · 25 speakers · 14 March 2023 – 19 June 2023'."""
+    """'3 transcripts · 25 speakers · 14 March 2023 – 19 June 2023' (escaped)."""
+    return esc(about_text(documents, speakers, date_range))
+
+
+def about_text(
+    documents: Sequence[DocumentInfo],
+    speakers: int,
+    date_range: tuple[dt.date | None, dt.date | None],
+) -> str:
+    """'3 transcripts · 25 speakers · 14 March 2023 – 19 June 2023' (plain text)."""
     parts = [
         f"{len(documents)} transcript{'s' if len(documents) != 1 else ''}",
         f"{speakers} speaker{'s' if speakers != 1 else ''}",
@@ -333,7 +531,7 @@ def render_about(
         parts.append(
             format_date(first) if first == last else f"{format_date(first)} – {format_date(last)}"
         )
-    return esc(" · ".join(parts))
+    return " · ".join(parts)
 
 
 def render_intro(about: str, examples: Iterable[str]) -> str:

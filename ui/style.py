@@ -66,4 +66,38 @@ mark.tqa-span { background: rgba(250, 204, 21, 0.16); }
 .tqa-turn-who .tqa-time, .tqa-quote-time { font-weight: 400; font-size: 13px; margin-left: 6px; }
 .tqa-meta .tqa-link { overflow-wrap: anywhere; }
 .tqa-placeholder { color: var(--body-text-color-subdued); font-size: 14px; padding: 8px 2px; }
+.tqa-why { margin: 3px 0 0 0; }
+.tqa-rel { display: inline-flex; align-items: center; gap: 6px; font-size: 12.5px;
+  color: var(--body-text-color-subdued); cursor: help; }
+.tqa-bar { display: inline-block; width: 56px; height: 6px; border-radius: 3px;
+  background: var(--border-color-primary); overflow: hidden; }
+.tqa-bar-fill { display: block; height: 100%; border-radius: 3px; background: #9ca3af; }
+.tqa-rel-strong .tqa-bar-fill { background: #16a34a; }
+.tqa-rel-fair .tqa-bar-fill { background: #ca8a04; }
+.tqa-rel-weak .tqa-bar-fill { background: #dc2626; }
+.tqa-tools { margin: -4px 0 0 0; text-align: right; }
+.tqa-copy, .tqa-more, .tqa-open-whole, .tqa-to-quote, .tqa-close { font: inherit; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+  color: var(--body-text-color); border-radius: 6px; }
+.tqa-copy { font-size: 12.5px; padding: 2px 10px; color: var(--body-text-color-subdued); }
+.tqa-copy:hover, .tqa-more:hover, .tqa-open-whole:hover, .tqa-to-quote:hover, .tqa-close:hover,
+.tqa-copy:focus-visible, .tqa-more:focus-visible, .tqa-open-whole:focus-visible {
+  border-color: var(--color-accent); color: var(--color-accent); }
+button.tqa-more { display: block; width: 100%; padding: 5px 8px; margin: 6px 0 10px 0; border-style: dashed; }
+.tqa-more-label { color: var(--color-accent); font-weight: 600; margin-left: 4px; }
+.tqa-open-whole { font-size: 13px; padding: 3px 10px; margin: 0 0 10px 0; }
+.tqa-reader-backdrop { position: fixed; inset: 0; z-index: 1000; background: rgba(15, 23, 42, 0.55);
+  display: flex; align-items: center; justify-content: center; }
+.tqa-reader { display: flex; flex-direction: column; width: min(1000px, 94vw); height: 90vh;
+  background: var(--background-fill-primary); color: var(--body-text-color); border-radius: 12px;
+  box-shadow: 0 20px 50px rgba(0, 0, 0, 0.35); font-size: 15px; line-height: 1.6; }
+.tqa-reader-head { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: center;
+  justify-content: space-between; padding: 12px 18px;
+  border-bottom: 1px solid var(--border-color-primary); }
+.tqa-reader-title h3 { margin: 0; font-size: 18px; }
+.tqa-reader-where { font-size: 12.5px; color: var(--body-text-color-subdued); }
+.tqa-reader-actions { display: flex; gap: 8px; }
+.tqa-to-quote, .tqa-close { font-size: 13px; padding: 4px 12px; }
+.tqa-reader-body { flex: 1; overflow-y: auto; padding: 14px 18px; }
+.tqa-reader-body .tqa-turn-text { max-width: 75ch; }
 """
