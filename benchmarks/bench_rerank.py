@@ -57,6 +57,15 @@ DATA = ROOT / "tests" / "data"
 OFF_TOPIC = DATA / "off_topic_questions.txt"
 
 
+def _typed(default: Any, text: str) -> Any:
+    """A --variant value as the setting's type ("False" is false)."""
+    if isinstance(default, bool):
+        if text.lower() not in {"true", "false", "1", "0"}:
+            raise SystemExit(f"expected true or false, got {text!r}")
+        return text.lower() in {"true", "1"}
+    return type(default)(text)
+
+
 def load_set(name: str, cache: Path) -> tuple[Any, list[EvalQuestion]]:
     import bench_answer
 
@@ -245,7 +254,7 @@ def main() -> None:
         variants.insert(0, ("without reranker", replace(base, rerank=False)))
     for text in args.variant:
         changes = dict(item.split("=", 1) for item in text.split(","))
-        typed = {k: type(getattr(base, k))(v) for k, v in changes.items()}
+        typed = {k: _typed(getattr(base, k), v) for k, v in changes.items()}
         variants.append((text, replace(base, **typed)))
     for name in args.only or sets:
         qa, questions = load_set(name, args.cache)

@@ -12,8 +12,10 @@ closest passages instead of pretending they answer.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import threading
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from itertools import zip_longest
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from qa import sentence_scoring
 from qa.chunking import chunk_turn, sentence_spans, word_count
 from qa.errors import QueryError
 from qa.limits import check_date
@@ -49,6 +52,7 @@ class AnswerSettings:
     search_k: int = 20  # passages retrieved
     read_passages: int = 8  # passages whose sentences are scored
     quotes: int = 3  # at most this many quotes
+    search_mode: str = "hybrid"  # how passages are retrieved: hybrid, bm25 or dense (search())
     w_dense: float = 1.0  # cosine(question, sentence)
     w_lexical: float = 0.3  # share of the question's topic stems in the sentence
     w_passage: float = 0.35  # retrieval rank of the sentence's passage (1 for the top hit)
@@ -73,6 +77,8 @@ class AnswerSettings:
     rerank_threshold: float = -2.0  # abstain when no passage's logit reaches this
     filler_words: int = 2  # passages with fewer content words than this never lead
     short_turn_words: int = 6  # nor do turns this short ("From the first of July."): no context
+    learned: bool = True  # rank passages with qa/models/sentence_scorer.json (if present)
+    learned_margin: float = 0.15  # ... among those within this much of the best hand-set score
 
 
 DEFAULT_SETTINGS = AnswerSettings()
@@ -105,6 +111,9 @@ class Candidate:
     reply: float = 0.0  # opens a reply to a question like ours ("How's the duck?" → "Fine.")
     score: float = 0.0
     rerank: float | None = None  # the reranker's logit for the sentence's passage
+    turn_position: int = 0  # sentences of its turn before it
+    turn_asks: bool = False  # its turn ends with a question
+    turn_words: int = 0
 
 
 # ---------------------------------------------------------------- per-index caches
@@ -319,10 +328,12 @@ def retrieve(qa: Searchable, query: Query, settings: AnswerSettings) -> list[Hit
         "until": query.until,
         "doc": query.doc,
     }
+    if settings.search_mode != "hybrid":  # (searchables without modes take no `mode`)
+        filters["mode"] = settings.search_mode
     # One embedding of the question serves the search and the sentence scores.
     vector = question_vector(qa, query)
     hits = qa.search(query.search_text, k=settings.search_k, query_vector=vector, **filters)
-    if getattr(qa, "adapts_questions", False):
+    if getattr(qa, "adapts_questions", False) and settings.search_mode != "bm25":
         # The adapted question finds answering turns that share little with its wording;
         # the model's own vector finds the sentences that say what was asked, which the
         # sentence scores and the abstention threshold were calibrated on. Read both, the
@@ -399,7 +410,17 @@ def candidates(
     topic = set(tok(query.topic or query.search_text))
     boost = set(query.boost_docs)
     titles: dict[str, set[str]] = {}
+    turn_starts: dict[tuple[str, int], list[int]] = {}
     for c, cosine in zip(found, dense, strict=True):
+        p = c.hit.passage
+        key = (p.doc_id, p.turn)
+        if key not in turn_starts:
+            turn_starts[key] = _turn_sentence_starts(qa, p.doc_id, p.turn)
+        turn = qa.transcript(p.doc_id).turns[p.turn]
+        c.turn_position = bisect_right(turn_starts[key], c.start) - 1 if turn_starts[key] else 0
+        c.turn_position = max(c.turn_position, 0)
+        c.turn_words = word_count(turn.text)
+        c.turn_asks = turn.text.rstrip().rstrip("\"'”’)").endswith("?")
         title = c.hit.passage.title
         if title not in titles:
             titles[title] = set(tok(title))
@@ -443,7 +464,19 @@ def rerank_candidates(
         scores = reranker.scores(query.search_text, texts).tolist()
         logits = dict(zip(keys, scores, strict=True))
     best = {key: c.score for key, c in focus.items()}  # the passage's best sentence score
-    combined = {key: best[key] + settings.w_rerank * (logits[key] or 0.0) for key in keys}
+    passage_score = dict(best)
+    scorer = sentence_scoring.bundled() if settings.learned else None
+    if scorer is not None:
+        # The learned scorer ranks the passages by their focus sentences (a probability);
+        # inside a passage the hand-set sentence scores still choose the sentence.
+        learned = scorer.scores(query.question, list(focus.values()), list(best.values()))
+        top = max(best.values())
+        for key, logit in zip(keys, learned.tolist(), strict=True):
+            # It reorders near-ties of the hand-set score only: alone, it trusts the
+            # retrieval rank over what a sentence says.
+            behind = best[key] < top - settings.learned_margin
+            passage_score[key] = 1.0 / (1.0 + math.exp(-logit)) - (1.0 if behind else 0.0)
+    combined = {key: passage_score[key] + settings.w_rerank * (logits[key] or 0.0) for key in keys}
     _demote_fillers(qa, focus, combined, settings, set(_tokenizer()(query.topic)))
     if settings.lift_replies and not _ASKS_ABOUT_ASKING.search(query.question):
         _lift_replies(qa, focus, combined)
@@ -517,7 +550,7 @@ def _demote_fillers(
 # (a "who" question alone is not: "Who checks the costs?" can echo a question and want its
 # reply; "Who says …?" wants the speaker of the matching turn).
 _ASKS_ABOUT_ASKING = re.compile(
-    r"^\W*who\s+(?:says?|said|tells?|told|suggests?|suggested|mentions?|mentioned|thinks?|thought|is|was)\b"
+    r"^\W*who\s+(?:says?|said|tells?|told|suggests?|suggested|mentions?|mentioned|thinks?|thought)\b"
     r"|\b(?:ask|asks|asked|asking|question|questions|wonder|wonders|wondered)\b",
     re.IGNORECASE,
 )
@@ -568,6 +601,16 @@ def _stored(qa: Searchable, method: str, *args: Any) -> tuple[np.ndarray, np.nda
     """Sentence spans and vectors the index stored, if `qa` has them."""
     getter = getattr(qa, method, None)
     return getter(*args) if getter is not None else None
+
+
+def _turn_sentence_starts(qa: Searchable, doc_id: str, turn_index: int) -> list[int]:
+    """Where each sentence of a turn starts (stored with the index, or split now)."""
+    stored = _stored(qa, "turn_sentences", doc_id, turn_index)
+    if stored is not None:
+        return [int(s) for s in stored[0][:, 0].tolist()]
+    transcript = qa.transcript(doc_id)
+    turn = transcript.turns[turn_index]
+    return [s for s, _ in sentence_spans(transcript.text[turn.start : turn.end], turn.start)]
 
 
 _REPLY_DECAY = (1.0, 0.7, 0.4)  # the first sentences of a reply answer its question
@@ -684,7 +727,16 @@ def build_quotes(
                 gap = transcript.text[min(other.end, quote.end) : max(other.start, quote.start)]
                 touching = other.start <= quote.end and quote.start <= other.end or not gap.strip()
                 if touching and word_count(transcript.text[lo:hi]) <= settings.max_quote_words:
-                    quotes[i] = replace(other, text=transcript.text[lo:hi], start=lo, end=hi)
+                    # The merged span's own times: its first cue's start, its last one's end.
+                    t_start, t_end = span_times(transcript, other.turn, lo, hi)
+                    quotes[i] = replace(
+                        other,
+                        text=transcript.text[lo:hi],
+                        start=lo,
+                        end=hi,
+                        time_start=t_start,
+                        time_end=t_end,
+                    )
                     merged = True
                     break
         if merged:
@@ -744,6 +796,7 @@ def _widen(transcript: Transcript, sentence: Candidate, settings: AnswerSettings
         time_start=time_start,
         time_end=time_end,
         url=document_url(transcript),
+        support=round(support(sentence, settings), 4),
     )
 
 
