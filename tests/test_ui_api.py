@@ -97,6 +97,26 @@ def test_ask_applies_and_reports_filters(served: tuple[Any, Any, str]) -> None:
         _check_verbatim_citation(qa, item)
 
 
+def test_ask_reports_a_dropped_implied_filter_in_relaxed(served: tuple[Any, Any, str]) -> None:
+    """She spoke in 2023 only: the year the question implied is dropped, and the JSON says
+    so in `relaxed` (not in `filters`), with the note the chat shows."""
+    qa, client, _ = served
+    result = client.predict(
+        question="What did Lena Falk say about the rail tunnel in 2021?", api_name="/ask"
+    )
+    assert result["abstained"] is False
+    assert result["relaxed"] == {"since": "2021-01-01", "until": "2021-12-31"}
+    assert result["filters"] == {"speaker": "Lena Falk"}
+    assert "2021" in result["note"] and "other years" in result["note"]
+    for quote in result["quotes"]:
+        _check_verbatim_citation(qa, quote)
+        assert quote["date"] == "2023-05-20"
+    plain = client.predict(
+        question="What did Lena Falk say about the rail tunnel?", api_name="/ask"
+    )
+    assert plain["relaxed"] == {}
+
+
 def test_search_endpoint_returns_verbatim_hits(served: tuple[Any, Any, str]) -> None:
     qa, client, _ = served
     result = client.predict(query="ferry timetable", k=3, speaker="Anna Berg", api_name="/search")
