@@ -127,10 +127,9 @@ def _load_cached(name: str, model_dir: Path, max_seq_length: int, threads: int |
 
     graph = export.onnx_path(model_dir, int8=name == ONNX_INT8)
     if name in (ONNX, ONNX_INT8):
-        session = _onnx_session(graph, threads)
-    else:
-        session = _openvino_session(graph, threads, bf16=name == OPENVINO_BF16)
-    return ExportedRunner(model_dir, max_seq_length, session)
+        return ExportedRunner(model_dir, max_seq_length, _onnx_session(graph, threads))
+    session = _openvino_session(graph, threads, bf16=name == OPENVINO_BF16)
+    return ExportedRunner(model_dir, max_seq_length, session, bounded_shapes=True)
 
 
 def _load(name: str, model_dir: Path, max_seq_length: int, threads: int | None) -> Runner:
@@ -194,12 +193,23 @@ class TorchRunner:
 Session = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
+WIDTH_STEP = 16  # token widths an OpenVINO runner pads to (see ExportedRunner)
+
+
 class ExportedRunner:
     """The exported graph behind `tokenizers` and numpy mean pooling (no torch)."""
 
-    def __init__(self, model_dir: Path, max_seq_length: int, session: Session) -> None:
+    def __init__(
+        self, model_dir: Path, max_seq_length: int, session: Session, bounded_shapes: bool = False
+    ) -> None:
         from tokenizers import Tokenizer
 
+        # OpenVINO keeps compiled kernels for every input shape it has run and never frees
+        # them (0.4-0.8 MB each; 2026.4 refuses CPU_RUNTIME_CACHE_CAPACITY): a server that
+        # embeds uploads grew 16 MB a minute (benchmarks/soak.py). Padding the batch to a
+        # power of two and the width to a multiple of WIDTH_STEP bounds the shapes it sees.
+        self.bounded_shapes = bounded_shapes
+        self.max_seq_length = max_seq_length
         path = model_dir / "tokenizer.json"
         if not path.is_file():
             raise ModelNotAvailableError(f"{model_dir} has no tokenizer.json for this backend")
@@ -225,15 +235,20 @@ class ExportedRunner:
         self, texts: list[str], *, threads: int | None, tokens: bool
     ) -> tuple[np.ndarray, list[np.ndarray] | None, list[np.ndarray] | None]:
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), width), dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
+        width, rows = max(len(e.ids) for e in encodings), len(texts)
+        if self.bounded_shapes:
+            width = max(width, min(-(-width // WIDTH_STEP) * WIDTH_STEP, self.max_seq_length))
+            rows = 1 << (rows - 1).bit_length()
+        ids = np.zeros((rows, width), dtype=np.int64)
+        mask = np.zeros((rows, width), dtype=np.int64)
+        mask[len(texts) :, 0] = 1  # padding rows attend to one token: no row is all masked
         for i, e in enumerate(encodings):
             ids[i, : len(e.ids)] = e.ids
             mask[i, : len(e.ids)] = 1
         hidden = self.session(
             {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        ).astype(np.float32, copy=False)
+        ).astype(np.float32, copy=False)[: len(texts)]
+        mask = mask[: len(texts)]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)

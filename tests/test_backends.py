@@ -179,3 +179,58 @@ def test_a_question_on_an_exported_backend_imports_no_torch(tmp_path: Path) -> N
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_openvino_runners_see_few_input_shapes_and_the_same_vectors() -> None:
+    """OpenVINO keeps kernels for every shape it runs (a server grew 16 MB a minute): its
+    runner pads the batch to a power of two and the width to a multiple of WIDTH_STEP, and
+    the padding changes no vector."""
+    from embeddings.backends import WIDTH_STEP, ExportedRunner
+
+    seen: list[tuple[int, int]] = []
+
+    def session(feed: dict[str, np.ndarray]) -> np.ndarray:
+        seen.append(feed["input_ids"].shape)
+        ids = feed["input_ids"].astype(np.float32)
+        return np.stack([ids + 1.0, np.sqrt(ids + 1.0), np.ones_like(ids)], axis=2)
+
+    model = Encoder().path
+    bounded = ExportedRunner(model, 256, session, bounded_shapes=True)
+    plain = ExportedRunner(model, 256, session)
+    rng = np.random.default_rng(3)
+    words = [
+        "water",
+        "ban",
+        "reservoir",
+        "pipe",
+        "cost",
+        "bill",
+        "summer",
+        "the",
+        "a",
+        "of",
+        "to",
+        "and",
+    ]
+    for _ in range(40):
+        texts = [
+            " ".join(rng.choice(words, int(rng.integers(1, 60))))
+            for _ in range(int(rng.integers(1, 33)))
+        ]
+        seen.clear()
+        got, tokens, offsets = bounded.embed(texts, threads=None, tokens=True)
+        rows, width = seen[0]
+        assert rows & (rows - 1) == 0 and rows >= len(texts)
+        assert width % WIDTH_STEP == 0 or width == 256
+        want, want_tokens, _ = plain.embed(texts, threads=None, tokens=True)
+        assert got.shape == want.shape == (len(texts), 3)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert tokens is not None and want_tokens is not None and offsets is not None
+        assert [t.shape for t in tokens] == [t.shape for t in want_tokens]
+    shapes = set()
+    for n in range(1, 33):
+        for length in range(1, 120, 7):
+            seen.clear()
+            bounded.embed([" ".join(["water"] * length)] * n, threads=None, tokens=False)
+            shapes.add(seen[0])
+    assert len(shapes) <= 6 * 8  # 1, 2, 4, 8, 16, 32 rows × widths up to 128
