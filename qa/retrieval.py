@@ -43,6 +43,16 @@ Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 
 
+def check_search(query: str, k: int, mode: str) -> None:
+    """The arguments every store's `search` refuses alike, with the same messages."""
+    if mode not in MODES:
+        raise QueryError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
+    if not isinstance(k, int) or k < 1:
+        raise QueryError(f"k={k!r}: expected a whole number of at least 1")
+    if not query or not query.strip():
+        raise QueryError("The query is empty: ask about something.")
+
+
 @dataclass(frozen=True, slots=True)
 class SearchConfig:
     """Fusion and ranking knobs (defaults measured on QMSum val)."""
@@ -173,12 +183,7 @@ class Retriever:
         query_vector: np.ndarray | None = None,
         adapt: bool = True,
     ) -> list[Hit]:
-        if mode not in MODES:
-            raise QueryError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
-        if not isinstance(k, int) or k < 1:
-            raise QueryError(f"k={k!r}: expected a whole number of at least 1")
-        if not query or not query.strip():
-            raise QueryError("The query is empty: ask about something.")
+        check_search(query, k, mode)
         allowed = self.filters.allowed(
             speaker=speaker, since=since, until=until, doc=doc, title=title
         )

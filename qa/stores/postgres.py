@@ -74,7 +74,7 @@ from qa.indexing import PathLike, UpdateStats, _incompatibility, _make_snapshot,
 from qa.lexical import Tokenizer, _one_edit
 from qa.limits import check_date
 from qa.results import Hit
-from qa.retrieval import DEFAULT_SEARCH, MODES, PassageRows, SearchConfig
+from qa.retrieval import DEFAULT_SEARCH, PassageRows, SearchConfig, check_search
 from qa.service import TranscriptQA, _runnable_or_auto
 from qa.speakers import AliasSpec, as_alias_table
 from qa.stores import location_repr
@@ -793,12 +793,7 @@ class PgRetriever:
         query_vector: np.ndarray | None = None,
         adapt: bool = True,
     ) -> list[Hit]:
-        if mode not in MODES:
-            raise QueryError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
-        if not isinstance(k, int) or k < 1:
-            raise QueryError(f"k={k!r}: expected a whole number of at least 1")
-        if not query or not query.strip():
-            raise QueryError("The query is empty: ask about something.")
+        check_search(query, k, mode)
         clause = self.where(speaker, since, until, doc, title)
         if clause is None or not self.passages:
             return []
