@@ -8,15 +8,21 @@ and mean-pool in numpy exactly as the model's sentence-transformers pipeline doe
 query path imports no torch at all.
 
 A backend name is what an index records: vectors from different backends never share an
-index, and `auto` is resolved on the machine before it is recorded (OpenVINO runs bf16 only
-where the CPU has it).
+index, and `auto` is resolved on the machine before it is recorded. Which exported backend is
+fastest depends on the CPU more than any flag says: on one Xeon OpenVINO bf16 ran 2.4x faster
+than ONNX Runtime, on another with the same avx512_bf16 flag 2x slower. So `auto` times them
+once on this machine (`probe`, a few seconds) and keeps the answer in the model cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import platform
 import threading
+import time
 from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
@@ -26,6 +32,8 @@ import numpy as np
 
 from qa.errors import ModelNotAvailableError
 
+log = logging.getLogger(__name__)
+
 TORCH = "torch"
 ONNX = "onnx"
 ONNX_INT8 = "onnx-int8"
@@ -34,9 +42,13 @@ OPENVINO_BF16 = "openvino-bf16"
 AUTO = "auto"
 ENV = "TQA_BACKEND"  # the default where no backend is asked for
 NAMES = (TORCH, ONNX, ONNX_INT8, OPENVINO_F32, OPENVINO_BF16)
-# What `auto` picks, best first, among those this machine can run. Int8 is never picked: it
-# moved retrieval by more than the quality budget (benchmarks/results/encoder_backends.json).
+# What `auto` chooses among, in the order that breaks a tie. Int8 is never chosen: it moved
+# retrieval by more than the quality budget (benchmarks/results/encoder_backends.json). Torch is
+# the last resort, not a candidate: as fast as ONNX Runtime at best, but every cold CLI call
+# would import it (seconds) and a question costs twice as much.
 PREFERENCE = (OPENVINO_BF16, OPENVINO_F32, ONNX, TORCH)
+PROBE_FILE = "auto-backend.json"  # in embeddings.export.cache_root()
+PROBE_TIE = 0.05  # a later candidate must be this much faster to beat an earlier one
 
 _PACKAGES = {
     ONNX: "onnxruntime",
@@ -80,11 +92,12 @@ def normalise(name: str | None) -> str:
     return key
 
 
-def resolve(name: str | None) -> str:
-    """The concrete backend for `name` on this machine (`auto`: the first runnable one)."""
+def resolve(name: str | None, model_dir: Path | None = None) -> str:
+    """The concrete backend for `name` on this machine (`auto`: the fastest candidate here,
+    timed once on `model_dir`, default the bundled model; see `probe`)."""
     key = normalise(name)
     if key == AUTO:
-        return next(b for b in PREFERENCE if runnable(b))
+        return _auto(model_dir)
     reason = why_not(key)
     if reason:
         raise ModelNotAvailableError(f"encoder backend '{key}' cannot run here: {reason}")
@@ -93,6 +106,146 @@ def resolve(name: str | None) -> str:
 
 def runnable(name: str) -> bool:
     return why_not(name) is None
+
+
+# --- auto: the fastest candidate, timed on this machine -------------------------------------
+
+
+def candidates() -> list[str]:
+    """The exported backends `auto` chooses among on this machine (empty: torch it is)."""
+    return [b for b in PREFERENCE if b != TORCH and runnable(b)]
+
+
+def machine_key(model_dir: Path) -> dict[str, Any]:
+    """What a timing depends on: the CPU, the cores we may use, the runtimes and the weights.
+    A recorded choice is reused only while all of these are the same."""
+    info: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:  # the first processor's lines are enough
+                if not line.strip():
+                    break
+                field, _, value = line.partition(":")
+                info.setdefault(field.strip(), value.strip())
+    except OSError:
+        pass
+    cpu = " ".join(
+        filter(None, (info.get("model name") or platform.processor(), info.get("model")))
+    )
+    flags = info.get("flags", "")
+    versions: dict[str, str | None] = {}
+    for package in sorted(set(_PACKAGES.values())):
+        try:
+            versions[package] = __import__(package).__version__
+        except Exception:  # noqa: BLE001 - absent or odd: it is not a candidate then
+            versions[package] = None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return {
+        "cpu": cpu,
+        "flags": hashlib.sha256(flags.encode()).hexdigest()[:16],
+        "cores": cores,
+        "runtimes": versions,
+        "model": str(model_dir),
+        "candidates": candidates(),
+    }
+
+
+def recorded_choice(model_dir: Path | None = None) -> dict[str, Any] | None:
+    """The probe's record for this machine, if one was kept (never runs the probe)."""
+    from embeddings import export
+
+    model_dir = _model_dir(model_dir)
+    try:
+        record = json.loads((export.cache_root() / PROBE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("key") != machine_key(model_dir):
+        return None
+    return record if record.get("choice") in record["key"]["candidates"] else None
+
+
+def probe(model_dir: Path | None = None, *, rounds: int = 3) -> dict[str, Any]:
+    """Time every candidate on the same passage-sized batch, round by round (so a busy moment
+    hurts all of them alike), keep each one's best round, and choose the fastest; an earlier
+    candidate keeps its place unless a later one is PROBE_TIE faster. Costs a few seconds
+    (OpenVINO compiles its graph once per precision) and is recorded in the model cache."""
+    from embeddings import export
+    from embeddings.encoder import DEFAULT_BATCH_SIZE, DEFAULT_MAX_SEQ_LENGTH
+
+    model_dir = _model_dir(model_dir)
+    names = candidates()
+    texts = _probe_texts(DEFAULT_BATCH_SIZE)
+    speed: dict[str, float] = {}
+    for name in names:  # load (export, compile) and warm up outside the timing
+        load(name, model_dir, DEFAULT_MAX_SEQ_LENGTH, None).embed(texts, threads=None, tokens=True)
+    for _ in range(rounds):
+        for name in names:
+            runner = load(name, model_dir, DEFAULT_MAX_SEQ_LENGTH, None)
+            start = time.perf_counter()
+            runner.embed(texts, threads=None, tokens=True)
+            rate = len(texts) / max(time.perf_counter() - start, 1e-9)
+            speed[name] = max(speed.get(name, 0.0), rate)
+    choice = names[0]
+    for name in names[1:]:
+        if speed[name] > speed[choice] * (1 + PROBE_TIE):
+            choice = name
+    record = {
+        "key": machine_key(model_dir),
+        "choice": choice,
+        "passages_per_s": {n: round(v, 1) for n, v in speed.items()},
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    folder = export.cache_root()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{PROBE_FILE}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+        os.replace(tmp, folder / PROBE_FILE)
+    except OSError:  # a read-only cache only costs probing again next time
+        pass
+    return record
+
+
+def _probe_texts(n: int) -> list[str]:
+    """Passage-like texts of 60-120 words (the chunker's range) that differ from each other."""
+    words = _PROBE_WORDS.split()
+    return [
+        " ".join(words[(i * 7 + j) % len(words)] for j in range(60 + (i * 13) % 61))
+        for i in range(n)
+    ]
+
+
+_PROBE_WORDS = (
+    "the minister said that regional budgets for schools hospitals and roads will grow "
+    "next year while the committee asked how the new plan would be paid for and when "
+    "the first results could be expected by people living in smaller towns"
+)
+_AUTO_LOCK = threading.Lock()
+
+
+def _auto(model_dir: Path | None) -> str:
+    names = candidates()
+    if not names:
+        return TORCH
+    if len(names) == 1:
+        return names[0]
+    with _AUTO_LOCK:  # one probe per process, however many threads ask at once
+        record = recorded_choice(model_dir)
+        if record is None:
+            log.info("Timing the encoder backends on this machine (once): %s", ", ".join(names))
+            record = probe(model_dir)
+        return str(record["choice"])
+
+
+def _model_dir(model_dir: Path | None) -> Path:
+    if model_dir is not None:
+        return Path(model_dir).resolve()
+    from embeddings.encoder import resolve_model
+
+    return resolve_model(None)[1].resolve()
 
 
 @cache
@@ -280,7 +433,13 @@ def _onnx_session(graph: Path, threads: int | None) -> Session:
 
 def _openvino_session(graph: Path, threads: int | None, *, bf16: bool) -> Session:
     core = _openvino_core()
-    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
+    # Unpinned threads: on a 2-core machine with anything else running, a thread pinned to
+    # the busy core waits for it (measured on a batch of 32 passages, another process busy:
+    # f32 42 vs 35 passages/s, bf16 25 vs 22).
+    config: dict[str, Any] = {
+        "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
+        "ENABLE_CPU_PINNING": False,
+    }
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
     compiled = core.compile_model(core.read_model(str(graph)), "CPU", config)

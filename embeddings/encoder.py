@@ -100,7 +100,7 @@ class Encoder:
         max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
     ) -> None:
         self.name, self.path = resolve_model(model)
-        self.backend = backends.resolve(backend)
+        self.backend = backends.resolve(backend, self.path)
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self._loaded = False

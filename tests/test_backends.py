@@ -234,3 +234,65 @@ def test_openvino_runners_see_few_input_shapes_and_the_same_vectors() -> None:
             bounded.embed([" ".join(["water"] * length)] * n, threads=None, tokens=False)
             shapes.add(seen[0])
     assert len(shapes) <= 6 * 8  # 1, 2, 4, 8, 16, 32 rows × widths up to 128
+
+
+class _TimedRunner:
+    """A stand-in runner that takes `seconds` per batch, to test the choice without a model."""
+
+    dim = 4
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls = 0
+
+    def embed(self, texts: list[str], *, threads: int | None, tokens: bool):  # noqa: ANN201
+        import time
+
+        self.calls += 1
+        time.sleep(self.seconds)
+        return np.zeros((len(texts), 4), dtype=np.float32), None, None
+
+
+def _fake_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, seconds: dict[str, float]):
+    monkeypatch.setenv("TQA_MODEL_CACHE", str(tmp_path))
+    runners = {name: _TimedRunner(s) for name, s in seconds.items()}
+    monkeypatch.setattr(backends, "candidates", lambda: list(seconds))
+    monkeypatch.setattr(backends, "load", lambda name, *a, **k: runners[name])
+    return runners
+
+
+def test_auto_times_the_candidates_and_keeps_the_fastest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runners = _fake_machine(
+        monkeypatch, tmp_path, {"openvino-bf16": 0.06, "openvino-f32": 0.03, "onnx": 0.02}
+    )
+    assert backends.resolve("auto") == "onnx"
+    record = json.loads((tmp_path / backends.PROBE_FILE).read_text(encoding="utf-8"))
+    assert record["choice"] == "onnx"
+    assert record["passages_per_s"]["onnx"] > record["passages_per_s"]["openvino-bf16"]
+    # Recorded: the next process (and this one) asks the file, not the clock.
+    calls = {name: r.calls for name, r in runners.items()}
+    assert backends.resolve(None) == "onnx"
+    assert {name: r.calls for name, r in runners.items()} == calls
+
+
+def test_a_tie_goes_to_the_earlier_candidate(tmp_path: Path, monkeypatch) -> None:
+    _fake_machine(monkeypatch, tmp_path, {"openvino-bf16": 0.030, "onnx": 0.0295})
+    assert backends.resolve("auto") == "openvino-bf16"  # 2% faster is within PROBE_TIE
+
+
+def test_a_record_from_another_machine_is_timed_again(tmp_path: Path, monkeypatch) -> None:
+    runners = _fake_machine(monkeypatch, tmp_path, {"openvino-bf16": 0.01, "onnx": 0.03})
+    (tmp_path / backends.PROBE_FILE).write_text(
+        json.dumps({"key": {"cpu": "some other CPU"}, "choice": "onnx"}), encoding="utf-8"
+    )
+    assert backends.resolve("auto") == "openvino-bf16"
+    assert runners["onnx"].calls > 0
+    assert backends.recorded_choice()["choice"] == "openvino-bf16"
+
+
+def test_one_candidate_needs_no_timing(tmp_path: Path, monkeypatch) -> None:
+    runners = _fake_machine(monkeypatch, tmp_path, {"onnx": 0.01})
+    assert backends.resolve("auto") == "onnx"
+    assert runners["onnx"].calls == 0 and not (tmp_path / backends.PROBE_FILE).exists()
