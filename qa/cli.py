@@ -7,7 +7,8 @@ skipped some files (they are listed on stderr).
 The index folder comes from ``--index``, else the ``TQA_INDEX`` environment variable, else
 ``.tqa-index`` in the current directory (`qa.locations`, for every command, ``serve`` too), so
 ``tqa index corpus/`` or ``tqa serve --corpus corpus/`` followed by ``tqa ask "…"`` works with
-no options.
+no options. Wherever a folder goes, a ``postgresql://user@host:port/db?schema=NAME`` URI may go
+instead: the index then lives in that database (`qa.stores.postgres`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from embeddings import backends
-from qa import locations
+from qa import locations, stores
 from qa.errors import TranscriptQAError
 
 if TYPE_CHECKING:
@@ -84,7 +85,24 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, default=_json_default, ensure_ascii=False, indent=2))
 
 
-def _index_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+class IndexLocation(click.ParamType):
+    """An index folder (a `Path`; `must_exist`: it must be there) or a `postgresql://` URI
+    (the string as given: the database says whether it holds an index)."""
+
+    name = "folder|postgresql://…"
+
+    def __init__(self, must_exist: bool = False) -> None:
+        self.folder = click.Path(exists=must_exist, file_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and stores.is_postgres(value):
+            return value.strip()
+        return self.folder.convert(value, param, ctx)
+
+
+def _index_dir(
+    ctx: click.Context, param: click.Parameter, value: locations.Location | None
+) -> locations.Location:
     return locations.index_dir(value)
 
 
@@ -93,8 +111,8 @@ def index_option(f: Callable[..., Any]) -> Callable[..., Any]:
         "--index",
         "index_dir",
         callback=_index_dir,
-        type=click.Path(file_okay=False, path_type=Path),
-        help=f"Index folder (default: $TQA_INDEX, else {DEFAULT_INDEX} here).",
+        type=IndexLocation(),
+        help=f"Index folder or postgresql:// URI (default: $TQA_INDEX, else {DEFAULT_INDEX} here).",
     )(f)
 
 
@@ -151,9 +169,12 @@ def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
 
 
-def _open(index_dir: Path) -> TranscriptQA:
+def _open(index_dir: locations.Location) -> TranscriptQA:
     from qa.service import TranscriptQA
 
+    if stores.is_postgres(index_dir):  # the database says whether it holds an index
+        return TranscriptQA.open(index_dir)
+    assert isinstance(index_dir, Path)
     if not index_dir.exists():
         where = "" if index_dir == locations.default_index_dir() else f" --index {index_dir}"
         _fail(f"{index_dir}: no index here; build one with `tqa index CORPUS_FOLDER{where}`")
@@ -217,7 +238,7 @@ def cli(ctx: click.Context, quiet: bool) -> None:
 def index_cmd(
     ctx: click.Context,
     paths: tuple[Path, ...],
-    index_dir: Path,
+    index_dir: locations.Location,
     model: str | None,
     backend: str | None,
     max_words: int | None,
@@ -255,7 +276,7 @@ def index_cmd(
     if as_json:
         _print_json(
             {
-                "index": str(index_dir),
+                "index": locations.describe(index_dir),
                 "documents": len(qa.snapshot.transcripts),
                 "passages": stats.passages,
                 "added": stats.docs_added,
@@ -271,7 +292,8 @@ def index_cmd(
         )
     else:  # a rebuild's reason is logged once by TranscriptQA.build ("Rebuilding … from scratch")
         click.echo(
-            f"{index_dir}: {len(qa.snapshot.transcripts)} documents, {stats.passages} passages "
+            f"{locations.describe(index_dir)}: {len(qa.snapshot.transcripts)} documents, "
+            f"{stats.passages} passages "
             f"({stats.docs_added} added, {stats.docs_changed} changed, {stats.docs_removed} removed, "
             f"{stats.embedded} passages embedded) in {stats.seconds:.1f} s"
         )
@@ -319,7 +341,7 @@ def search_cmd(
     mode: str,
     k: int,
     rerank: bool,
-    index_dir: Path,
+    index_dir: locations.Location,
     as_json: bool,
 ) -> None:
     """Show the passages that best match QUERY, with speaker, event and date.
@@ -386,7 +408,7 @@ def ask_cmd(
     until: str | None,
     doc: str | None,
     k: int,
-    index_dir: Path,
+    index_dir: locations.Location,
     as_json: bool,
 ) -> None:
     """Answer QUESTION with cited verbatim quotes: who said it, where and when.
@@ -412,9 +434,9 @@ def ask_cmd(
 @click.option(
     "--index",
     "index_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help=f"Index folder to serve (default: $TQA_INDEX, else {DEFAULT_INDEX} here); built "
-    "from --corpus if it does not exist.",
+    type=IndexLocation(),
+    help=f"Index folder or postgresql:// URI to serve (default: $TQA_INDEX, else "
+    f"{DEFAULT_INDEX} here); built from --corpus if it does not exist.",
 )
 @click.option(
     "--host",
@@ -429,7 +451,7 @@ def ask_cmd(
 def serve_cmd(
     ctx: click.Context,
     corpus: Path | None,
-    index_dir: Path | None,
+    index_dir: locations.Location | None,
     host: str,
     port: int,
     aliases: Path | None,
@@ -448,7 +470,16 @@ def serve_cmd(
     from embeddings import store
 
     index_dir = locations.index_dir(index_dir)
-    if corpus is None and not store.exists(index_dir):
+    if stores.is_postgres(index_dir):
+        assert isinstance(index_dir, str)
+        if corpus is None and not stores.postgres_index_exists(index_dir):
+            hint = "corpus" if Path("corpus").is_dir() else "FOLDER"
+            where = locations.describe(index_dir)
+            _fail(
+                f"{where}: no index in this database schema; run `tqa serve --corpus {hint} "
+                f"--index '{where}'` (or `tqa index {hint} --index '{where}'`) first"
+            )
+    elif corpus is None and not store.exists(index_dir):
         hint = "corpus" if Path("corpus").is_dir() else "FOLDER"
         _fail(
             f"{index_dir}: no index here; run `tqa serve --corpus {hint}` "
@@ -473,7 +504,7 @@ def serve_cmd(
 
 @contextmanager
 def _eval_index(
-    ctx: click.Context, index_dir: Path | None, corpus: Path | None
+    ctx: click.Context, index_dir: locations.Location | None, corpus: Path | None
 ) -> Iterator[TranscriptQA]:
     """The index to evaluate: --index as is, or --corpus built into --index or a temporary folder."""
     from qa.service import TranscriptQA
@@ -486,7 +517,7 @@ def _eval_index(
         tmp = tempfile.mkdtemp(prefix="tqa-eval-")
         index_dir = Path(tmp) / "index"
     try:
-        _info(ctx, f"indexing {corpus} into {index_dir}")
+        _info(ctx, f"indexing {corpus} into {locations.describe(index_dir)}")
         qa = TranscriptQA.build(
             corpus, index_dir, show_progress=not ctx.obj["quiet"], aliases=ctx.obj.get("aliases")
         )
@@ -519,8 +550,9 @@ def _run_eval(
 @click.option(
     "--index",
     "index_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help=f"Index to evaluate (default: $TQA_INDEX, else {DEFAULT_INDEX}); with --corpus, where to build it.",
+    type=IndexLocation(),
+    help=f"Index folder or postgresql:// URI to evaluate (default: $TQA_INDEX, else "
+    f"{DEFAULT_INDEX}); with --corpus, where to build it.",
 )
 @click.option(
     "--corpus",
@@ -551,7 +583,7 @@ def _run_eval(
 @click.option("--name", help="Report name (default: the questions file's stem).")
 @click.option(
     "--compare-index",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=IndexLocation(must_exist=True),
     help="A second index (e.g. another model or chunk size): report B-A with paired bootstrap CIs.",
 )
 @click.option(
@@ -564,14 +596,14 @@ def _run_eval(
 def eval_cmd(
     ctx: click.Context,
     questions_file: Path,
-    index_dir: Path | None,
+    index_dir: locations.Location | None,
     corpus: Path | None,
     modes: str,
     k: int,
     with_ask: bool,
     out_dir: Path | None,
     name: str | None,
-    compare_index: Path | None,
+    compare_index: locations.Location | None,
     limit: int | None,
     aliases: Path | None,
     as_json: bool,
@@ -624,7 +656,9 @@ def eval_cmd(
         if not as_json:
             click.echo(format_table(run) + "\n")
             click.echo(format_table(other) + "\n")
-            click.echo(f"B ({compare_index}) minus A:\n" + comparison_table(diffs))
+            click.echo(
+                f"B ({locations.describe(compare_index)}) minus A:\n" + comparison_table(diffs)
+            )
     elif not as_json:
         click.echo(format_table(run))
     if as_json:
@@ -688,6 +722,12 @@ def convert_cmd(
         )
 
 
+def _fastest_backend_here() -> str | None:
+    """What `auto` timed fastest on this machine, if it has (info never runs the timing)."""
+    record = backends.recorded_choice()
+    return None if record is None else str(record["choice"])
+
+
 def _folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -702,26 +742,27 @@ def _folder_size(path: Path) -> int:
 )
 @json_option
 @quiet_option
-def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
+def info_cmd(index_dir: locations.Location, docs: bool, verify: bool, as_json: bool) -> None:
     """Show what an index holds: documents, passages, speakers, dates, model, size.
 
     With --verify, every file is checked against the checksum written with it; a damaged
     index exits with 1 and names the file.
     """
     qa = _open(index_dir)
+    on_postgres = stores.is_postgres(index_dir)
     checked = None
     if verify:
         from embeddings import store
 
-        try:
-            checked = store.verify(index_dir)
+        try:  # a database: its tables checked against each other (PostgresQA.verify)
+            checked = qa.verify() if on_postgres else store.verify(index_dir)  # type: ignore[attr-defined]
         except TranscriptQAError as exc:
             _fail(str(exc))
     documents = qa.documents()
     speakers = qa.speakers()
     first, last = qa.date_range()
     info = {
-        "index": str(index_dir),
+        "index": locations.describe(index_dir),
         "documents": len(documents),
         "passages": len(qa),
         "speakers": len(speakers),
@@ -733,8 +774,9 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
         "query_backend": qa.encoder.backend,
         "query_adapter": qa.adapts_questions,
         "reranker": qa.reranker.name if qa.reranker is not None else None,
-        "size_bytes": _folder_size(index_dir),
+        "size_bytes": qa.size_bytes() if on_postgres else _folder_size(index_dir),  # type: ignore[attr-defined,arg-type]
         "aliases": qa.snapshot.manifest.aliases,
+        "fastest_backend_here": _fastest_backend_here(),
     }
     if checked is not None:
         info["verified_files"] = checked
@@ -744,7 +786,7 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
         _print_json(info)
         return
     span = f"{first} to {last}" if first else "no dates"
-    click.echo(f"index      {index_dir}")
+    click.echo(f"index      {info['index']}")
     click.echo(f"documents  {len(documents)}")
     click.echo(f"passages   {len(qa)}")
     click.echo(
@@ -756,6 +798,12 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
     backend = info["backend"]
     if qa.encoder.backend != backend:
         backend += f" (cannot run here: questions embed on {qa.encoder.backend})"
+    elif info.get("fastest_backend_here") not in (None, backend):
+        fastest = info["fastest_backend_here"]
+        backend += (
+            f" (timed fastest on this machine: {fastest}; "
+            f"`tqa index ... --backend {fastest}` re-embeds)"
+        )
     click.echo(f"backend    {backend}")
     click.echo(
         "questions  "
@@ -774,7 +822,10 @@ def info_cmd(index_dir: Path, docs: bool, verify: bool, as_json: bool) -> None:
         click.echo(f"aliases    {len(table)} people named by the index's alias file")
     click.echo(f"size       {info['size_bytes'] / 1e6:.1f} MB")
     if checked is not None:
-        click.echo(f"checksums  ok ({checked} files)")
+        if on_postgres:
+            click.echo(f"checks     ok ({checked} rows; the tables agree with each other)")
+        else:
+            click.echo(f"checksums  ok ({checked} files)")
     if docs:
         for d in documents:
             click.echo(

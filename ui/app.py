@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 from starlette.middleware import Middleware
 
-from qa import limits, locations
+from qa import limits, locations, stores
 from qa.errors import IndexLoadError, QueryError, TranscriptQAError
 from qa.query import parse_date_bound
 from ui import conversation as convo
@@ -166,7 +166,9 @@ def with_search_mode(qa: TranscriptQA, mode: str) -> TranscriptQA:
 def storage_key(qa: TranscriptQA) -> str:
     """The browser storage key of this index's conversation: one per index folder, so two
     indexes served on one address do not show each other's conversations."""
-    where = str(Path(getattr(qa, "index_dir", ".")).resolve())
+    where = str(getattr(qa, "index_dir", "."))
+    if not stores.is_postgres(where):  # a URI is the same from every folder
+        where = str(Path(where).resolve())
     return "tqa-conversation-" + hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
@@ -610,7 +612,8 @@ def open_or_build(
     from qa.service import TranscriptQA
 
     index_dir = locations.index_dir(index)
-    if index_dir.exists():
+    # A postgresql:// URI: "exists" asks the database whether the schema holds an index.
+    if locations.exists(index_dir):
         try:
             qa = TranscriptQA.open(index_dir)
         except IndexLoadError as exc:
@@ -634,11 +637,12 @@ def open_or_build(
             return qa
     elif corpus is None:
         raise TranscriptQAError(
-            f"{index_dir}: no index here; run `tqa serve --corpus FOLDER` (or `tqa index "
-            "FOLDER`) first."
+            f"{locations.describe(index_dir)}: no index here; run `tqa serve --corpus FOLDER` "
+            "(or `tqa index FOLDER`) first."
         )
     if show_progress:
-        print(f"Building the index of {corpus} in {index_dir} (first start only)…", flush=True)
+        where = locations.describe(index_dir)
+        print(f"Building the index of {corpus} in {where} (first start only)…", flush=True)
     qa = TranscriptQA.build(corpus, index_dir, show_progress=show_progress, aliases=aliases)
     _report_skipped(qa.last_update_stats.skipped)
     return qa

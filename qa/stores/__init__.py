@@ -54,3 +54,12 @@ def location_repr(location: str | os.PathLike[str]) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         parts = parts._replace(netloc=netloc)
     return urlunsplit(parts)
+
+
+def postgres_index_exists(uri: str) -> bool:
+    """Whether the schema of `uri` holds an index (a manifest table). Connects; fails in one
+    line when the extra is missing or the server cannot be reached."""
+    require_postgres()
+    from qa.stores.postgres import index_exists
+
+    return index_exists(uri)

@@ -1301,12 +1301,90 @@ class PostgresQA(TranscriptQA):
     def knows(self, word: str) -> bool:
         return bool(self.snapshot.passages) and self._retriever.knows(word)  # type: ignore[attr-defined]
 
+    def size_bytes(self) -> int:
+        """What the index's tables and their indexes take on the server's disk."""
+        conn = self.db.reader()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm')",
+                (self.db.schema,),
+            )
+            return int(cur.fetchone()[0])  # type: ignore[index]
+
+    def verify(self) -> int:
+        """`tqa info --verify` for a database: check that the tables agree with each other and
+        with the manifest (BM25's passage count and total length, each document's passage
+        count, every passage's and sentence's offsets inside its transcript and passage, one
+        set of postings per passage). Returns the number of rows checked; raises
+        IndexLoadError naming the first disagreement."""
+        conn = self.db.reader()
+        with conn.transaction(), conn.cursor() as cur:
+            row = self.db.check(self.db.read_manifest_row(cur))
+            checks = [
+                (
+                    "the manifest's passage count and total length",
+                    "SELECT count(*) FILTER (WHERE NOT ok) FROM (SELECT "
+                    "(SELECT count(*) FROM {s}.passages) = %(n)s AND "
+                    "(SELECT coalesce(sum(dl), 0) FROM {s}.passages) = %(total)s AS ok) x",
+                ),
+                (
+                    "documents whose passage count disagrees with their passages",
+                    "SELECT count(*) FROM {s}.documents d WHERE d.n_passages <> "
+                    "(SELECT count(*) FROM {s}.passages p WHERE p.doc_id = d.doc_id)",
+                ),
+                (
+                    "passages whose offsets fall outside their transcript",
+                    "SELECT count(*) FROM {s}.passages p JOIN {s}.documents d USING (doc_id) "
+                    "WHERE p.start_off < 0 OR p.end_off <= p.start_off OR p.end_off > "
+                    "char_length((d.transcript::jsonb)->>'text')",
+                ),
+                (
+                    "sentences outside their passage",
+                    "SELECT count(*) FROM {s}.sentences t JOIN {s}.passages p "
+                    "ON p.id = t.passage_id WHERE t.start_off < p.start_off "
+                    "OR t.end_off > p.end_off OR t.end_off <= t.start_off",
+                ),
+                (
+                    "passages whose postings disagree with their length",
+                    "SELECT count(*) FROM {s}.passages p WHERE p.dl <> coalesce("
+                    "(SELECT sum(tf) FROM {s}.postings o WHERE o.passage_id = p.id), 0)",
+                ),
+            ]
+            for what, query in checks:
+                cur.execute(self.db.q(query), {"n": row["n_passages"], "total": row["total_len"]})
+                bad = int(cur.fetchone()[0])  # type: ignore[index]
+                if bad:
+                    raise IndexLoadError(
+                        f"The index at {self.index_dir} is damaged: {bad} {what}. "
+                        + rebuild_hint(self.uri)
+                    )
+            cur.execute(
+                self.db.q(
+                    "SELECT (SELECT count(*) FROM {s}.documents) + (SELECT count(*) FROM "
+                    "{s}.passages) + (SELECT count(*) FROM {s}.sentences)"
+                )
+            )
+            return int(cur.fetchone()[0])  # type: ignore[index]
+
     def __repr__(self) -> str:
         snap = self.snapshot
         return (
             f"PostgresQA({self.index_dir!r}: {len(snap.transcripts)} documents, "
             f"{len(snap.passages)} passages, model {snap.manifest.model})"
         )
+
+
+def index_exists(uri: str) -> bool:
+    """Whether the schema of `uri` holds an index (its manifest table), without reading it."""
+    db = Database(uri)
+    conn = db.connect(register=False)
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            return db.has_manifest(cur)
+    finally:
+        conn.close()
 
 
 def copy_index(index_dir: PathLike, uri: str) -> int:
@@ -1341,5 +1419,6 @@ __all__ = [
     "PgRetriever",
     "PostgresQA",
     "copy_index",
+    "index_exists",
     "parse_location",
 ]
