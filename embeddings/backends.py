@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from embeddings.quiet import import_runtime
 from qa.errors import ModelNotAvailableError
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def machine_key(model_dir: Path) -> dict[str, Any]:
     versions: dict[str, str | None] = {}
     for package in sorted(set(_PACKAGES.values())):
         try:
-            versions[package] = __import__(package).__version__
+            versions[package] = import_runtime(package).__version__
         except Exception:  # noqa: BLE001 - absent or odd: it is not a candidate then
             versions[package] = None
     try:
@@ -255,7 +256,7 @@ def why_not(name: str) -> str | None:
         return None
     package = _PACKAGES[name]
     try:
-        __import__(package)
+        import_runtime(package)
     except ImportError:
         return f"{package} is not installed (pip install {package})"
     if name == OPENVINO_BF16 and "BF16" not in _openvino_capabilities():
@@ -415,9 +416,7 @@ class ExportedRunner:
 
 
 def _onnx_session(graph: Path, threads: int | None) -> Session:
-    import onnxruntime as ort
-
-    ort.disable_telemetry_events()  # a no-op on Linux builds; explicit for the others
+    ort = import_runtime("onnxruntime")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or 0  # 0: one per core
     options.inter_op_num_threads = 1
@@ -456,9 +455,7 @@ def _openvino_session(graph: Path, threads: int | None, *, bf16: bool) -> Sessio
 
 @lru_cache(maxsize=1)
 def _openvino_core() -> Any:
-    # Only OpenVINO's converter tools (openvino.tools.ovc) send telemetry, and they are never
-    # imported here: the graph comes from our own ONNX export. tests/test_offline.py traces it.
-    import openvino as ov
+    ov = import_runtime("openvino")
 
     from embeddings.export import cache_root
 

@@ -16,6 +16,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from embeddings.quiet import import_runtime
 from qa.errors import ModelNotAvailableError
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ def _export(model_dir: Path, target: Path) -> None:
 
 
 def _quantise(source: Path, target: Path) -> None:
+    import_runtime("onnxruntime")  # first, so its telemetry is off before it loads
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:

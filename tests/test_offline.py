@@ -1,7 +1,7 @@
 """Nothing leaves the machine: an index build and a question make no network attempt.
 
-The exported backends pull in ONNX Runtime or OpenVINO, whose tools are known to phone home
-(OpenVINO's converters send telemetry). A child process builds an index of corpus/ on the
+The exported backends pull in ONNX Runtime and OpenVINO, which both phone home unless told not
+to (OpenVINO's import sends a usage event, ONNX Runtime 1.31 resolves its events host). A child process builds an index of corpus/ on the
 default backend, exporting the model into an empty cache first, then asks a question. Every
 connection attempt is counted twice: by a Python audit hook (socket.connect, getaddrinfo)
 and, where strace exists, at the system-call level, which also sees C++ code.
@@ -48,7 +48,7 @@ def _run(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["TQA_MODEL_CACHE"] = str(tmp_path / "cache")  # the export happens inside the traced run
     env["PYTHONPATH"] = str(ROOT)
-    for key in ("CI", "OPENVINO_TELEMETRY_OPT_OUT"):  # prove it without the user's opt-outs
+    for key in ("CI", "OPENVINO_TELEMETRY_OPT_OUT", "ORT_DISABLE_TELEMETRY"):  # no user opt-outs
         env.pop(key, None)
     env["HOME"] = str(tmp_path / "home")  # no consent file from an earlier opt-out either
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
