@@ -9,8 +9,9 @@ topic's centre plus noise, and each sentence its passage's vector plus noise), s
 the SQL and the graph work are those of a real index of that size; quality is not measured.
 
 Both stores are built from the same snapshot (`qa.indexing._make_snapshot`): the folder store
-(bm25s + FAISS, `store.save`) and PostgreSQL (`Database.write`: binary COPY, postings, the
-HNSW build, VACUUM ANALYZE). Then each runs the same filtered hybrid searches (no filter,
+(bm25s + FAISS, `store.save`) and PostgreSQL (`Database.write`: binary COPYs into bare
+tables, then the keys, foreign keys and secondary indexes, then the HNSW build; VACUUM
+ANALYZE). Then each runs the same filtered hybrid searches (no filter,
 speaker, a one-year date range, one document, a title word, speaker + since) with the same
 query vectors: p50/p95 per filter, plus an incremental `update()` adding --add-docs
 documents (the real path of each store, with the stand-in encoder). Sizes per table and
@@ -31,6 +32,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -250,6 +252,7 @@ def main() -> int:
     from qa.service import TranscriptQA
     from qa.stores.postgres import Database, PostgresQA
 
+    started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="tqa-pg-scale-"))
     server = None
     result: dict[str, Any] = {"passages_asked": args.passages}
@@ -373,7 +376,10 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        # this process only (the server's own memory is not counted)
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+    result["total_s"] = round(time.perf_counter() - started, 1)
     out = Path(args.out)
     runs = json.loads(out.read_text())["runs"] if out.exists() else []
     runs = [r for r in runs if r.get("passages_asked") != args.passages] + [result]
