@@ -29,6 +29,8 @@ not one. Writes benchmarks/results/soak.json; exit status 0 when memory at the e
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/soak.py --minutes 30
     .venv/bin/python benchmarks/soak.py --minutes 2     # a quick check
+    # where memory goes: the server through benchmarks/soak_server.py, a probe a minute
+    .venv/bin/python benchmarks/soak.py --minutes 6 --warmup 60 --probe /tmp/probes --probe-every 60
 """
 
 from __future__ import annotations
@@ -270,7 +272,15 @@ def bad_file(kind: str, stem: str, rng: random.Random, duplicate_of: bytes) -> t
 
 
 class Server:
-    def __init__(self, work: Path, port: int, log_path: Path, backend: str | None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        port: int,
+        log_path: Path,
+        backend: str | None,
+        probe_dir: Path | None = None,
+        server_env: dict[str, str] | None = None,
+    ) -> None:
         self.corpus, self.index, self.gradio_tmp = work / "corpus", work / "index", work / "gtmp"
         shutil.copytree(ROOT / "corpus", self.corpus)
         self.gradio_tmp.mkdir()
@@ -286,10 +296,17 @@ class Server:
             "TOKENIZERS_PARALLELISM": "false",
         }
         env.pop("TQA_INDEX", None)
+        env.update(server_env or {})
         if backend:
             env["TQA_BACKEND"] = backend
+        # --probe: the same server through benchmarks/soak_server.py, which answers SIGUSR1
+        # with a memory probe (tracemalloc, mallinfo, objects by type, Gradio sessions).
+        launcher = [str(TQA)]
+        if probe_dir is not None:
+            env["TQA_PROBE_DIR"] = str(probe_dir)
+            launcher = [sys.executable, str(ROOT / "benchmarks" / "soak_server.py")]
         self.command = [
-            str(TQA),
+            *launcher,
             "serve",
             "--corpus",
             str(self.corpus),
@@ -780,6 +797,20 @@ def main() -> int:
         "--backend",
         help="TQA_BACKEND for the server (default: the project's own choice, `auto`)",
     )
+    parser.add_argument(
+        "--probe",
+        type=Path,
+        help="run the server through benchmarks/soak_server.py and take a memory probe into "
+        "this folder at the end of warm-up, every --probe-every s after it, and at the end",
+    )
+    parser.add_argument("--probe-every", type=float, default=0, help="seconds between probes")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the server only (repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result JSON")
@@ -800,7 +831,8 @@ def main() -> int:
         flush=True,
     )
     load_before = [round(x, 2) for x in os.getloadavg()]
-    server = Server(work, port, work / "server.log", args.backend)
+    server_env = dict(item.split("=", 1) for item in args.server_env)
+    server = Server(work, port, work / "server.log", args.backend, args.probe, server_env)
     memory = Memory(server.proc.pid)
     samples: list[dict[str, Any]] = []
     workers: list[Worker] = []
@@ -832,9 +864,13 @@ def main() -> int:
         for t in threads:
             t.start()
         next_sample = 0.0
+        next_probe = warmup if args.probe is not None else float("inf")
         while True:
             now = run.elapsed()
             run.active = run.level()
+            if now >= next_probe and now < run_s:
+                server.proc.send_signal(signal.SIGUSR1)
+                next_probe = now + args.probe_every if args.probe_every > 0 else float("inf")
             if now >= next_sample or now >= run_s:
                 index_files, index_bytes = folder_stats(server.index)
                 upload_files, _ = folder_stats(server.index / "uploads")
@@ -876,6 +912,13 @@ def main() -> int:
                 "client", f"{stuck} client thread(s) still busy 180 s after the end", run.elapsed()
             )
         final = memory.sample()
+        if args.probe is not None and server.proc.poll() is None:
+            before = len(list(args.probe.glob("probe-*.json")))
+            server.proc.send_signal(signal.SIGUSR1)
+            for _ in range(600):  # the last probe, before the server stops
+                if len(list(args.probe.glob("probe-*.json"))) > before:
+                    break
+                time.sleep(0.5)
     finally:
         for w in workers:
             w.close()

@@ -425,7 +425,8 @@ def test_the_chat_answers_while_its_upload_indexes(qa: TranscriptQA, tmp_path: P
         for t in threads:
             t.join(timeout=60)
     assert not errors, errors
-    report, listing, listed, speaker, doc, cleared, held = out
+    report, listing, listed, speaker, doc, header, cleared, held = out
+    assert "9 transcripts" in header  # the chat's header line counts the new ones
     assert "Added 6 transcripts" in report and "empty.txt" in report and "file is empty" in report
     assert all(f"talk{i}" in listed for i in range(6)) and "Bo Sun" in speaker["choices"]
     assert any(value == "talk3" for _, value in doc["choices"])
@@ -443,13 +444,15 @@ def test_the_chat_removes_a_listed_row(qa: TranscriptQA) -> None:
     fns = {f.fn.__name__: f.fn for f in app.fns.values() if f.fn is not None}
     listed = [d.doc_id for d in uploads_order(qa)]
     row = listed.index("schema")
+    assert "4 transcripts" in fns["on_load"]()[-1]  # a page opened now: the header as it is
 
     class Event:
         _data = {"row": row}
 
-    report, listing, new_listed, speaker, doc = fns["remove_document"](
+    report, listing, new_listed, speaker, doc, header = fns["remove_document"](
         listed, None, "schema", Event()
     )
+    assert "3 transcripts" in header and "4 transcripts" not in header
     assert "Removed “Library opening” and its stored file." in report
     assert "schema" not in new_listed and "Library opening" not in listing
     assert doc["value"] is None  # the picker no longer names a removed document
@@ -628,3 +631,47 @@ def test_safe_name_unit() -> None:
     assert uploads.safe_name("x/.../y.srt") == ("y", ".srt")
     assert uploads.display_name("dir/a\x00b\n.txt") == "a?b?.txt"
     assert len(uploads.display_name("y" * 1000)) == 120
+
+
+def test_the_chat_makes_each_change_on_a_thread_that_ends_with_it(
+    qa: TranscriptQA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uploads and removals run on a writer thread of their own that is gone afterwards, so no
+    long-lived thread keeps the encoder's upload-sized buffers (ui.uploads.Writer)."""
+    from ui.app import build_app
+
+    ran_on: list[tuple[str, threading.Thread]] = []
+    add, remove = qa.add_files, qa.remove
+
+    def add_files(*args: Any, **kwargs: Any) -> Any:
+        ran_on.append(("add", threading.current_thread()))
+        return add(*args, **kwargs)
+
+    def removing(doc_id: str) -> bool:
+        ran_on.append(("remove", threading.current_thread()))
+        return remove(doc_id)
+
+    monkeypatch.setattr(qa, "add_files", add_files)
+    monkeypatch.setattr(qa, "remove", removing)
+    app = build_app(qa)
+    fns = {f.fn.__name__: f.fn for f in app.fns.values() if f.fn is not None}
+    callers: list[threading.Thread] = []
+
+    def upload(i: int) -> None:
+        callers.append(threading.current_thread())
+        path = _write(tmp_path / f"in{i}", f"talk{i}.txt", f"Bo Sun: Remark {i} on trams.\n")
+        out = fns["upload_files"]([str(path)], [], None, None, lambda *a, **k: None)
+        assert "Added" in out[0]
+
+    for i in range(3):  # each from a thread of its own, as Gradio's pool would
+        t = threading.Thread(target=upload, args=(i,), name=f"caller-{i}")
+        t.start()
+        t.join()
+    assert fns["remove_api"]("talk1")["removed"] is True
+    assert [kind for kind, _ in ran_on] == ["add", "add", "add", "remove"]
+    writers = [t for _, t in ran_on]
+    assert len({id(t) for t in writers}) == 4  # a new thread for every change
+    assert all(t.name.startswith("tqa-index-writer") for t in writers)
+    assert not any(t in callers or t is threading.main_thread() for t in writers)
+    assert not any(t.is_alive() for t in writers)  # each ended with its change
+    assert {"talk0", "talk2"} <= {d.doc_id for d in qa.documents()}

@@ -33,7 +33,7 @@ from qa import limits, locations, stores
 from qa.errors import IndexLoadError, QueryError, TranscriptQAError
 from qa.query import parse_date_bound
 from ui import conversation as convo
-from ui import render, scripts, uploads
+from ui import memory, render, scripts, uploads
 from ui.api import (
     ApiInput,
     answer_from_dict,
@@ -213,16 +213,30 @@ def build_app(
     documents = qa.documents()
     titles = {d.doc_id: d.title for d in documents}
     speakers = qa.speakers()
-    about = render.render_about(documents, len(speakers), qa.date_range())
     examples = list(examples or [])
-    intro = render.render_intro(about, [])
     filters = Filters(qa, set(titles))
+    # The header's counts follow uploads and removals: worked out once per index snapshot.
+    shown: dict[str, Any] = {"key": None, "about": ""}
+
+    def about() -> str:
+        snap = qa.snapshot
+        key = (snap.generation, len(snap.transcripts), len(snap.passages))
+        if shown["key"] != key:
+            now = qa.documents()
+            shown["about"] = render.render_about(now, len(qa.speakers()), qa.date_range())
+            shown["key"] = key
+        return str(shown["about"])
+
+    def header() -> str:
+        return f"## {title}\n{about()}"
+
     doc_choices = [
         (f"{d.date.isoformat() + ' · ' if d.date else ''}{d.title}", d.doc_id)
         for d in sorted(documents, key=lambda d: (d.date or dt.date.min, d.title), reverse=True)
     ]
 
     def conversation(exchanges: Sequence[Exchange]) -> str:
+        intro = render.render_intro(about(), []) if not exchanges else ""
         return render.render_conversation(exchanges, intro, titles)
 
     # -- chat handlers (private: the public API is /ask and /search)
@@ -505,7 +519,7 @@ def build_app(
                 )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
-                gr.Markdown(f"## {title}\n{about}", elem_id="tqa-title")
+                heading = gr.Markdown(header(), elem_id="tqa-title")
                 chat = gr.HTML(
                     conversation([]),
                     css_template=CSS,
@@ -552,7 +566,12 @@ def build_app(
         reader = gr.HTML("", css_template=CSS, js_on_load=_JS_READER, elem_id="tqa-reader")
         # Add and remove transcripts (ui/uploads.py): keeps the pickers and tables in step.
         uploads.documents_section(
-            qa, speaker=speaker, doc=doc, titles=titles, doc_ids=filters.doc_ids
+            qa,
+            speaker=speaker,
+            doc=doc,
+            titles=titles,
+            doc_ids=filters.doc_ids,
+            header=(heading, header),
         )
 
         panel = [speaker, since, until, doc]
@@ -744,6 +763,8 @@ def serve(
     background (for tests); otherwise it serves until interrupted.
     """
     check_port(host, port)
+    # Before anything large is allocated: index swaps must not fragment malloc's arenas.
+    memory.tune_allocator()
     qa = open_or_build(corpus, index, show_progress=show_progress, aliases=aliases)
     qa.warm_up()
     bundled = is_bundled_corpus(corpus) or holds_bundled_corpus(qa)

@@ -11,21 +11,25 @@ what it showed, and a document already gone is reported as such.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import os
-from collections.abc import MutableMapping, MutableSet, Sequence
+from collections.abc import Callable, MutableMapping, MutableSet, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import gradio as gr
 
 from qa import limits
-from qa.errors import TranscriptQAError
+from qa.errors import QueryError, TranscriptQAError
 from qa.ingest import Skipped
 from qa.parsers import SUPPORTED_EXTENSIONS
 from qa.uploads import AddResult, refusal
+from ui import memory
+from ui.api import bad_request
 
 if TYPE_CHECKING:
     from qa.results import DocumentInfo
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UPLOAD_CONCURRENCY_ID = "tqa-uploads"
+T = TypeVar("T")
 MAX_LISTED_PROBLEMS = 50  # per upload; the rest are counted
 MAX_SPEAKERS_SHOWN = 4
 
@@ -268,6 +273,38 @@ def _paths(files: Any) -> list[str]:
 # ---------------------------------------------------------------- the section
 
 
+class Writer:
+    """Runs every change to the index (uploads and removals, from the page and from /add and
+    /remove) on a thread of its own that ends with the change.
+
+    The encoder keeps working memory per thread that has run it (OpenVINO: one infer request
+    per thread), sized to the largest batch that thread embedded: ~14 MB for 32 passages of
+    ~256 tokens, held while the thread lives; a question is one short row. Gradio runs events
+    on a pool of up to 40 AnyIO threads, so with uploads on any of them, thread after thread
+    came to hold upload-sized buffers (the soak server's 8-16 MB blocks went from 10 to 15 in
+    three minutes; `benchmarks/soak_server.py` probes). A thread that ends frees its request;
+    starting one costs nothing measurable (a fresh thread's first batch of 32 x 256 tokens
+    takes as long as a warm one's). Changes take turns anyway (the write lock, one upload
+    event at a time). After each change the pages the old snapshot's objects freed go back to
+    the system (`ui.memory.trim`). What this cannot free: OpenVINO's compiled model also keeps
+    ~10-19 MB for every new large input shape it runs, in any thread (README, soak test).
+    """
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` on a new thread, in the caller's context (Gradio's progress
+        bar follows `contextvars`), waiting for it; its exception is raised here."""
+        context = contextvars.copy_context()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tqa-index-writer") as pool:
+            return pool.submit(context.run, self._changing, fn, *args, **kwargs).result()
+
+    @staticmethod
+    def _changing(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        finally:  # the old snapshot's objects were just freed: their pages go back
+            memory.trim()
+
+
 def documents_section(
     qa: TranscriptQA,
     *,
@@ -275,25 +312,39 @@ def documents_section(
     doc: gr.Dropdown,
     titles: MutableMapping[str, str],
     doc_ids: MutableSet[str],
+    header: tuple[gr.Markdown, Callable[[], str]] | None = None,
 ) -> None:
     """Build the section where it is called (inside `gr.Blocks`) and wire its events.
 
     `speaker` and `doc` are the chat's pickers (their choices follow every change); `titles`
     and `doc_ids` the chat's own tables of titles and of documents a filter may name, updated
     in place (titles are only added: an earlier answer may still cite a removed document).
+    `header`: the chat's header line and what it should say now, redrawn after every change
+    and on page load (its document and speaker counts).
     """
+    writer = Writer()
+    heading, header_text = header if header is not None else (None, None)
+    with_header = [heading] if heading is not None else []
+
+    def head() -> tuple[Any, ...]:
+        return (header_text(),) if header_text is not None else ()
+
     first = ordered(qa.documents())
     # The page's limits, read once (as Gradio's own upload limit is, at launch).
     size_limit, count_limit = limits.max_file_bytes(), limits.max_upload_files()
 
-    def changed(
-        current_speaker: str | None, current_doc: str | None
-    ) -> tuple[str, list[str], Any, Any]:
+    def sync() -> list[DocumentInfo]:
+        """The chat's tables in step with the index; its documents, in list order."""
         documents = ordered(qa.documents())
         ids = {d.doc_id for d in documents}
         titles.update({d.doc_id: d.title for d in documents})
         doc_ids.update(ids)  # add first, then drop: a filter never sees an empty set
         doc_ids.intersection_update(ids)
+        return documents
+
+    def changed(current_speaker: str | None, current_doc: str | None) -> tuple[Any, ...]:
+        documents = sync()
+        ids = {d.doc_id for d in documents}
         speakers = qa.speakers()
         return (
             render_documents(documents),
@@ -304,6 +355,7 @@ def documents_section(
             gr.update(
                 choices=doc_choices(documents), value=current_doc if current_doc in ids else None
             ),
+            *head(),
         )
 
     def refused_files(held: list[Skipped], evt: gr.EventData) -> tuple[Any, list[Skipped]]:
@@ -331,11 +383,12 @@ def documents_section(
     ) -> tuple[Any, ...]:
         paths = _paths(files)
         if not paths:
-            return (gr.skip(),) * 7
+            return (gr.skip(),) * (7 + len(with_header))
         names = [Path(p).name for p in paths]  # Gradio keeps the name the browser sent
         progress(0, desc=f"Checking {len(paths)} file(s)")
         try:
-            result = qa.add_files(
+            result = writer.run(
+                qa.add_files,
                 list(zip(paths, names, strict=True)),
                 show_progress=True,  # the embedding bar (tqdm), which Gradio follows
                 progress=lambda f, m: progress(f, desc=m),
@@ -367,7 +420,7 @@ def documents_section(
             title = titles.get(doc_id, doc_id)
             try:
                 uploaded = next((d.uploaded for d in qa.documents() if d.doc_id == doc_id), False)
-                gone = qa.remove(doc_id)
+                gone = writer.run(qa.remove, doc_id)
             except TranscriptQAError as exc:
                 report = _message(f"“{title}” could not be removed: {exc}")
             except Exception:
@@ -391,7 +444,7 @@ def documents_section(
         documents = ordered(qa.documents())
         return render_documents(documents), [d.doc_id for d in documents]
 
-    def on_load() -> tuple[str, list[str], Any, Any]:
+    def on_load() -> tuple[Any, ...]:
         """A page opened (or reloaded) after an upload or a removal: the list and the pickers
         as the index is now, not as it was when the app was built (values are left alone)."""
         documents = ordered(qa.documents())
@@ -400,7 +453,58 @@ def documents_section(
             [d.doc_id for d in documents],
             gr.update(choices=qa.speakers()),
             gr.update(choices=doc_choices(documents)),
+            *head(),
         )
+
+    # -- the same two changes over HTTP: /add and /remove (documented in the README)
+
+    def add_api(files: Any) -> dict[str, Any]:
+        """Add transcript files to the index, as the page's upload box does.
+
+        Args:
+            files: the files (gradio_client: `[handle_file(path), ...]`); each is checked, a bad one is listed in "skipped" with its reason and the rest go in.
+        Returns:
+            {"added": [{"doc_id", "title"}], "skipped": [{"name", "reason"}], "documents": int}
+        """
+        paths = _paths(files)
+        try:
+            if not paths:
+                raise QueryError("no files: send one or more transcript files")
+            result = writer.run(qa.add_files, [(p, Path(p).name) for p in paths])
+        except TranscriptQAError as exc:
+            raise bad_request("add", exc) from None
+        finally:
+            _discard_temporary(paths)
+        sync()
+        return {
+            "added": [{"doc_id": d, "title": qa.transcript(d).title} for d in result.added],
+            "skipped": [{"name": s.path, "reason": s.reason} for s in result.skipped],
+            "documents": len(qa.snapshot.transcripts),
+        }
+
+    def remove_api(doc_id: str) -> dict[str, Any]:
+        """Remove one document from the index, as the document list's Remove button does.
+
+        Args:
+            doc_id: the document's id (from /search, a quote, or /add).
+        Returns:
+            {"doc_id", "removed": bool (False: it was not there), "stored_file_removed": bool (an upload's kept copy went too), "documents": int}
+        """
+        if not isinstance(doc_id, str) or not doc_id.strip() or len(doc_id) > 1000:
+            raise bad_request("remove", "doc_id must be a document id (a non-empty string)")
+        known = {d.doc_id: d for d in qa.documents()}
+        uploaded = doc_id in known and known[doc_id].uploaded
+        try:
+            gone = writer.run(qa.remove, doc_id)
+        except TranscriptQAError as exc:
+            raise bad_request("remove", exc) from None
+        sync()
+        return {
+            "doc_id": doc_id,
+            "removed": gone,
+            "stored_file_removed": gone and uploaded,
+            "documents": len(qa.snapshot.transcripts),
+        }
 
     with gr.Accordion("Add or remove transcripts", open=False, elem_id="tqa-documents") as box:
         gr.Markdown(help_text(), elem_id="tqa-upload-help")
@@ -432,7 +536,7 @@ def documents_section(
     files.upload(
         upload_files,
         [files, held, speaker, doc],
-        [report, listing, listed, speaker, doc, files, held],
+        [report, listing, listed, speaker, doc, *with_header, files, held],
         concurrency_limit=1,
         concurrency_id=UPLOAD_CONCURRENCY_ID,
         show_progress="full",
@@ -442,7 +546,7 @@ def documents_section(
     listing.remove_row(
         remove_document,
         [listed, speaker, doc],
-        [report, listing, listed, speaker, doc],
+        [report, listing, listed, speaker, doc, *with_header],
         concurrency_limit=1,
         concurrency_id=UPLOAD_CONCURRENCY_ID,
         show_progress="full",
@@ -450,11 +554,24 @@ def documents_section(
         **private,
     )
     box.expand(refresh_documents, None, [listing, listed], show_progress="hidden", **private)
+    # Endpoints only (no page element triggers them): hidden inputs, so Gradio checks each
+    # file is one it received (an upload), never a path on the server the client names.
+    api_files = gr.File(file_count="multiple", type="filepath", visible=False)
+    api_doc = gr.Textbox(visible=False)
+    api_out = gr.JSON(visible=False)
+    api_trigger = gr.Button(visible=False)
+    writes: dict[str, Any] = {
+        "concurrency_limit": 1,
+        "concurrency_id": UPLOAD_CONCURRENCY_ID,
+        "show_progress": "hidden",
+    }
+    api_trigger.click(add_api, [api_files], [api_out], api_name="add", **writes)
+    api_trigger.click(remove_api, [api_doc], [api_out], api_name="remove", **writes)
     gr.on(  # no triggers and no inputs: on every page load
         None,
         on_load,
         None,
-        [listing, listed, speaker, doc],
+        [listing, listed, speaker, doc, *with_header],
         show_progress="hidden",
         concurrency_limit=None,
         **private,
