@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa import sentence_scoring
+from qa.answer_types import figure_focus, states, states_count
 from qa.chunking import chunk_turn, sentence_spans, word_count
 from qa.errors import QueryError
 from qa.limits import check_date
@@ -79,6 +80,8 @@ class AnswerSettings:
     short_turn_words: int = 6  # nor do turns this short ("From the first of July."): no context
     learned: bool = True  # rank passages with qa/models/sentence_scorer.json (if present)
     learned_margin: float = 0.15  # ... among those within this much of the best hand-set score
+    figures: bool = True  # "How much…?", "How many…?" are answered only by quotes with a figure
+    figure_candidates: int = 40  # the best this many sentences are checked for one
 
 
 DEFAULT_SETTINGS = AnswerSettings()
@@ -180,7 +183,7 @@ def answer(
         question.strip(), _names_for(qa), latest, history, speaker, since_d, until_d, doc
     )
     reranker = _reranker_for(qa, settings)
-    hits, ranked = _ranked(qa, query, settings, reranker)
+    hits, ranked, no_figure = _ranked(qa, query, settings, reranker)
     unknown = unknown_names(qa, query)
     if unknown:
         # "What is the capital of France?" over transcripts that never say "France": whatever
@@ -192,9 +195,14 @@ def answer(
         # "What did Elena Marsh say about the seawall?" under her filter: without the name,
         # the words that are left find what she said about it.
         unnamed = replace(query, search_text=query.unnamed_text)
-        unnamed_hits, unnamed_ranked = _ranked(qa, unnamed, settings, reranker)
+        unnamed_hits, unnamed_ranked, unnamed_no_figure = _ranked(qa, unnamed, settings, reranker)
         if _supported(unnamed_ranked, settings):
-            query, hits, ranked = unnamed, unnamed_hits, unnamed_ranked
+            query, hits, ranked, no_figure = (
+                unnamed,
+                unnamed_hits,
+                unnamed_ranked,
+                unnamed_no_figure,
+            )
     if query.implied and not _supported(ranked, settings):
         # Nothing under a filter the question only implied ("in 2024", "Voss"): the filter may
         # be wrong ("the German vote in September" names when the vote was). Drop the dates
@@ -205,10 +213,15 @@ def answer(
             )
             for key in dropped:
                 setattr(looser, key, {"speaker": speaker, "since": since_d, "until": until_d}[key])
-            looser_hits, looser_ranked = _ranked(qa, looser, settings, reranker)
+            looser_hits, looser_ranked, looser_no_figure = _ranked(qa, looser, settings, reranker)
             if _supported(looser_ranked, settings):
                 relaxed = {k: query.implied[k] for k in dropped}
-                query, hits, ranked = looser, looser_hits, looser_ranked
+                query, hits, ranked, no_figure = (
+                    looser,
+                    looser_hits,
+                    looser_ranked,
+                    looser_no_figure,
+                )
                 break
     quotes = build_quotes(qa, ranked, min(k, 10), settings)
     filters = query.filters
@@ -216,6 +229,8 @@ def answer(
     notes = list(query.notes)  # "the mayor": two people held that role; which one we took
     if relaxed and quotes:
         notes.append(relaxation_note(relaxed, query.topic, query.speaker))
+    if not quotes and no_figure:
+        notes.append("The closest passages are about this but none of them gives the figure.")
     note = " ".join(notes)
     if not quotes:
         return Answer(question, [], True, hits[:5], filters, implied, note=note)
@@ -250,11 +265,40 @@ def unknown_names(qa: Searchable, query: Query) -> list[str]:
 
 def _ranked(
     qa: Searchable, query: Query, settings: AnswerSettings, reranker: Any
-) -> tuple[list[Hit], list[Candidate]]:
+) -> tuple[list[Hit], list[Candidate], bool]:
+    """Hits, their sentences best first, and whether a figure was asked for and the sentences
+    that would have answered gave none (they were dropped: the answer abstains on them)."""
     hits = retrieve(qa, query, settings)
     if settings.rerank:
-        return hits, rerank_candidates(qa, query, hits, reranker, settings)
-    return hits, rank(candidates(qa, query, hits, settings), settings)
+        ranked = rerank_candidates(qa, query, hits, reranker, settings)
+    else:
+        ranked = rank(candidates(qa, query, hits, settings), settings)
+    kind, counted = figure_focus(query.question) if settings.figures else (None, ())
+    if not ranked or kind is None:
+        return hits, ranked, False
+    knows = getattr(qa, "knows", None)
+    tokenize = _tokenizer()
+    # A counted word the transcripts never say (a typo, "peple") cannot be required.
+    stems = {t for w in counted if knows is None or knows(w) for t in tokenize(w)}
+    top = ranked[: settings.figure_candidates]
+    with_figure = [c for c in top if _gives_figure(qa, c, kind, stems, settings)]
+    return hits, with_figure, bool(not with_figure and _supported(ranked, settings))
+
+
+def _gives_figure(
+    qa: Searchable, sentence: Candidate, kind: str, stems: set[str], settings: AnswerSettings
+) -> bool:
+    """The quote this sentence would lead states the figure asked for (qa.answer_types): a
+    sum for a money question, a number beside what is counted for "how many", else any."""
+    transcript = qa.transcript(sentence.hit.passage.doc_id)
+    quote = _widen(transcript, sentence, settings)
+    if kind == "count" and stems:
+        tokenize = _tokenizer()
+        return any(
+            states_count(part) and bool(stems & set(tokenize(part)))
+            for part in (transcript.text[a:b] for a, b in sentence_spans(quote.text, quote.start))
+        )
+    return states(kind, quote.text)
 
 
 def _reranker_for(qa: Searchable, settings: AnswerSettings) -> Any:

@@ -129,7 +129,7 @@ NEAR_MISS = pytest.mark.xfail(
         "What is the capital of France?",
         "Who won the football world cup in Qatar?",
         pytest.param("When will the tram line to the airport open?", marks=NEAR_MISS),
-        pytest.param("What was Harbour Vale's unemployment rate in 2023?", marks=NEAR_MISS),
+        "What was Harbour Vale's unemployment rate in 2023?",  # a rate no passage states
         pytest.param("What did the mayor say about plans for a new concert hall?", marks=NEAR_MISS),
     ],
 )

@@ -124,7 +124,8 @@ def test_a_matching_question_brings_its_reply_and_never_leads(settings: AnswerSe
     assert a.quotes[0].speaker == "Maria Lopez"
     assert a.quotes[0].text.startswith("About 85,000 euros")
     # Without the stage, the question itself leads (what issue 12 was filed with).
-    old = answer(qa, "How much will Sunday opening cost?", settings=AnswerSettings(rerank=False))
+    before = AnswerSettings(rerank=False, figures=False)  # no stage, no figure rule
+    old = answer(qa, "How much will Sunday opening cost?", settings=before)
     assert old.quotes[0].speaker == "Tom Becker"
 
 
@@ -291,4 +292,12 @@ def test_a_model_folder_in_the_settings_is_used_by_ask(tiny_model: Path) -> None
 def test_a_reply_by_another_speaker_never_breaks_a_speaker_filter() -> None:
     qa = RerankedQA(_shop(), OverlapReranker())
     a = answer(qa, "How much will Sunday opening cost?", speaker="Tom Becker")
-    assert a.quotes and all(q.speaker == "Tom Becker" for q in a.quotes)
+    # Tom Becker gives no figure, so the figure rule abstains rather than quote Maria Lopez.
+    assert a.abstained and "figure" in a.note
+    words = answer(
+        qa,
+        "How much will Sunday opening cost?",
+        speaker="Tom Becker",
+        settings=AnswerSettings(figures=False),
+    )
+    assert words.quotes and all(q.speaker == "Tom Becker" for q in words.quotes)

@@ -1,0 +1,154 @@
+"""What kind of answer a question asks for, and whether a quote can be one.
+
+A question that asks for a figure ("How much did the hub cost?", "How many trucks…?",
+"What share…?") is only answered by a quote that states one. The closest passages of a
+near miss — the transcripts' own names and topic, but not the fact asked — talk about the
+subject without the number: quoting them reads as an answer and is not one. So the answerer
+keeps, for such questions, only candidates whose quote states the figure asked for, and
+abstains when none does (`qa.answering`). Years and times of day are not figures: "closed in
+2020" does not say how many.
+"""
+
+from __future__ import annotations
+
+import re
+
+_I = re.IGNORECASE
+_NUMBER_WORDS = (
+    r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|"
+    r"ninety|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|half|quarter|third|"
+    r"twice|double[ds]?|triple[ds]?|halved|percent|second|fourth|fifth|sixth|seventh|eighth|"
+    r"ninth|tenth|eleventh|twelfth|twentieth|hundredth"
+)
+_STATES_FIGURE = re.compile(r"[$€£¥₽%]|\b(?:" + _NUMBER_WORDS + r")\b", _I)
+_DIGITS = re.compile(r"(?<![\w:])\d+(?:[.,]\d+)*(?![\w:])")
+_YEAR = re.compile(r"(?:1[89]|20)\d\d")
+# A count may be vague or one: "some people", "one of the other babies", "none of them".
+_QUANTIFIER = re.compile(r"\b(?:one|some|several|few|none|couple|handful|dozen)\b", _I)
+
+# "how many [up to four words] <verb or preposition>": the words are what is counted.
+_HOW_MANY = re.compile(
+    r"\bhow\s+many\s+((?:[\w'’-]+\s+){0,3}?)(?=(?:do|does|did|is|are|was|were|will|would|"
+    r"have|has|had|can|could|should|in|on|at|of|for|per|went)\b|[?.,!]|$)",
+    _I,
+)
+_BY_HOW_MUCH = re.compile(r"\bby\s+how\s+much\b", _I)
+_HOW_MUCH = re.compile(r"\bhow\s+much\b", _I)
+# "how old", "what share of …", "what was Harbour Vale's unemployment rate …"
+_OTHER_FIGURE = re.compile(
+    r"\b(?:how\s+old|what\s+(?:(?:is|was|were|are|will\s+be)\s+(?:[\w'’-]+\s+){0,4}?)?"
+    r"(?:price|percentage|proportion|share|number|amount|figure|rate|sum|total|cost|revenue|"
+    r"turnover|budget|turnout)s?)\b",
+    _I,
+)
+_MONEY_QUESTION = re.compile(
+    r"\b(?:cost\w*|spen[dt]\w*|pa(?:y|id|ys|ying)|price[sd]?|revenue\w*|fine[sd]?|budget\w*|"
+    r"worth|charg\w+|fees?|invest\w*|bills?|cheaper|dearer|expensive|money|fund\w*|salar\w+|"
+    r"earn\w*|sold|sell\w*|profit\w*|loss\w*|wages?)\b",
+    _I,
+)
+_MONEY = re.compile(
+    r"[$€£¥₽]|\b(?:pounds?|euros?|dollars?|roubles?|rubles?|yen|yuan|pence|cents?|francs?|"
+    r"rupees?|crowns?|krona|kronor|krone|kroner|koruna|zloty|quid|bucks)\b",
+    _I,
+)
+# Sums are often said without their currency: "a 212 million programme", "3 billion".
+# "How much cheaper…?" is answered by a share as well as a sum: "25 percent less".
+_CHANGE = re.compile(
+    r"\b(?:cheaper|dearer|more|less|higher|lower|increas\w*|ris(?:e|es|en|ing)|rose|"
+    r"f(?:a|e)ll\w*|cut\w*|drop\w*|grow\w*|grew)\b",
+    _I,
+)
+_PERCENT = re.compile(r"%|\bper\s*cent\b|\bpercent", _I)
+# A share: "34 percent", "a third", "one in five", "nine out of ten".
+_SHARE = re.compile(
+    r"%|\bper\s*cent|\bpercent|\b(?:half|halves|quarters?|thirds?|fifths?|tenths?)\b|"
+    # "one passenger train in twenty", "9 out of 10" (not "720 million crowns in two berths")
+    r"\b(?:one|\d{1,2})\s+(?:(?!(?:hundred|thousand|million|billion)\b)[\w'’-]+\s+){0,2}?"
+    r"(?:in|out\s+of)\s+(?:every\s+)?(?:\d+|" + _NUMBER_WORDS + r")\b",
+    _I,
+)
+_SCALE = re.compile(r"\b(?:millions?|billions?|trillions?|bn)\b", _I)
+
+
+def figure_focus(question: str) -> tuple[str | None, tuple[str, ...]]:
+    """What figure the question asks for: ("count", the words counted) for "how many …",
+    ("money", ()) for a sum ("how much did it cost", "what price"), ("change", ()) for a change
+    in one ("how much cheaper": a sum or a percentage), ("age", ()) for "how old"
+    (a year answers it: "adopted in 1996"), ("share", ()) for a percentage or a fraction
+    ("what share", "what was the unemployment rate"), ("any", ()) for another figure ("by how
+    much"), (None, ()) for none. A "how much" that is
+    not about money ("how much care does the chick need") asks for no figure."""
+    many = _HOW_MANY.search(question)
+    if many:
+        return "count", tuple(w.lower() for w in re.findall(r"[\w'’-]+", many.group(1)))
+    if _BY_HOW_MUCH.search(question):
+        return "any", ()
+    if _HOW_MUCH.search(question):
+        if not _MONEY_QUESTION.search(question):
+            return None, ()
+        return ("change", ()) if _CHANGE.search(question) else ("money", ())
+    asked = _OTHER_FIGURE.search(question)
+    if asked is None:
+        return None, ()
+    word = asked.group().lower()
+    if re.search(r"(?:price|cost|revenue|turnover|budget)s?$", word):
+        return "money", ()
+    if re.search(r"(?:percentage|proportion|share|rate|turnout)s?$", word):
+        return "share", ()
+    return ("age", ()) if word.startswith("how") else ("any", ())
+
+
+def asks_for_figure(question: str) -> bool:
+    """The question wants a number: an amount, a count, a share, an age."""
+    return figure_focus(question)[0] is not None
+
+
+def states_figure(text: str) -> bool:
+    """The text gives a number that is not a year or a time of day."""
+    if _STATES_FIGURE.search(text):
+        return True
+    return any(not _YEAR.fullmatch(m.group()) for m in _DIGITS.finditer(text))
+
+
+def states_count(text: str) -> bool:
+    """A number, or a word that answers "how many" without one ("some", "none", "one")."""
+    return states_figure(text) or bool(_QUANTIFIER.search(text))
+
+
+def states_money(text: str) -> bool:
+    """A sum of money: a currency or a scale ("million") with a number."""
+    return bool(_MONEY.search(text) or _SCALE.search(text)) and states_figure(text)
+
+
+def states_change(text: str) -> bool:
+    """A change in money: a sum, or a percentage ("25 percent less")."""
+    return states_money(text) or bool(_PERCENT.search(text)) and states_figure(text)
+
+
+def states_share(text: str) -> bool:
+    """A percentage or a fraction."""
+    return bool(_SHARE.search(text))
+
+
+def states_age(text: str) -> bool:
+    """An age or when something began: a number, or a year."""
+    return states_figure(text) or any(_YEAR.fullmatch(m.group()) for m in _DIGITS.finditer(text))
+
+
+def states(kind: str | None, text: str) -> bool:
+    """`text` gives a figure of `kind` (see `figure_focus`); any text does for None."""
+    if kind is None:
+        return True
+    if kind == "money":
+        return states_money(text)
+    if kind == "change":
+        return states_change(text)
+    if kind == "age":
+        return states_age(text)
+    if kind == "share":
+        return states_share(text)
+    if kind == "count":
+        return states_count(text)
+    return states_figure(text)

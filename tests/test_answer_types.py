@@ -1,0 +1,115 @@
+"""Questions that ask for a figure are answered by quotes that state one, or abstain."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from test_answering import FakeQA, make_transcript
+
+from qa.answer_types import (
+    asks_for_figure,
+    figure_focus,
+    states_age,
+    states_change,
+    states_count,
+    states_figure,
+    states_money,
+    states_share,
+)
+from qa.answering import AnswerSettings, answer
+
+
+def test_which_questions_ask_for_a_figure() -> None:
+    assert asks_for_figure("How many trucks does Halden run?")
+    assert asks_for_figure("By how much will the bus ticket go up?")
+    assert asks_for_figure("What share of freight went by rail in 2023?")
+    assert asks_for_figure("how old was the document")
+    assert figure_focus("What was Harbour Vale's unemployment rate in 2023?") == ("share", ())
+    assert figure_focus("What was Kelpwork's revenue in 2021?") == ("money", ())
+    assert not asks_for_figure("What was the mayor's view of the strike?")
+    assert not asks_for_figure("How did the mayor describe the seawall?")
+    assert not asks_for_figure("When does the ban end?")
+    assert not asks_for_figure("What did Voss say about the many complaints?")
+
+
+def test_what_the_figure_is_of() -> None:
+    assert figure_focus("How many electric trucks did Halden have?") == (
+        "count",
+        ("electric", "trucks"),
+    )
+    assert figure_focus("How much did the hack cost them?") == ("money", ())
+    assert figure_focus("How much was the fine for breaking the ban?") == ("money", ())
+    assert figure_focus("By how much is the typical bill going up?") == ("any", ())
+    assert figure_focus("What price per tonne do farmers get?") == ("money", ())
+    # "how much" about something that is not money asks for no figure at all
+    assert figure_focus("How much care does the chick need?") == (None, ())
+    assert figure_focus("How much cheaper could gas be?") == ("change", ())
+    assert figure_focus("How old was the border document?") == ("age", ())
+
+
+def test_years_and_clock_times_are_not_figures() -> None:
+    assert not states_figure("The plant closed in 2020 and the staff moved on.")
+    assert not states_figure("We meet again at 10:30 on Monday.")
+    assert states_figure("About 85,000 euros a year.")
+    assert states_figure("It went up by a third.")
+    assert states_figure("Harrowmoor was at 88 percent this morning.")
+    assert states_money("About 85,000 euros a year.")
+    assert states_money("It will cost £4 million.")
+    assert not states_money("It will employ 300 people.")
+    assert states_money("a 212 million crown programme")
+    assert not states_money("The price matters to every farmer.")
+    assert not states_money("Harrowmoor was at 88 percent this morning.")
+    assert states_share("about one passenger train in twenty") and states_share("a third of it")
+    assert not states_share("It adds 30 million crowns of borrowing over three years.")
+    assert not states_share("They will invest 720 million crowns in two new berths.")
+    assert states_share("9 out of 10 drivers") and states_share("one in five households")
+    assert states_change("It could cost 25 percent less")
+    assert states_age("were adopted in 1996") and not states_figure("were adopted in 1996")
+    assert states_count("it's kicking one of the other babies") and not states_figure("one")
+
+
+def _hub() -> FakeQA:
+    return FakeQA(
+        [
+            make_transcript(
+                "hub",
+                "Freight briefing",
+                dt.date(2024, 5, 2),
+                [
+                    (
+                        "Rebecca Thorne",
+                        "The Rotterdam hub opens next spring. The hub matters to our customers "
+                        "in the Rotterdam region, and building the hub was the right call.",
+                    ),
+                    (
+                        "Rebecca Thorne",
+                        "Electric trucks run well: Rebecca Thorne's electric trucks do every "
+                        "run that diesel trucks do.",
+                    ),
+                    ("Rebecca Thorne", "Today we have 140 electric trucks on the road."),
+                ],
+            )
+        ]
+    )
+
+
+def test_a_figure_question_with_no_figure_in_reach_abstains_and_says_why() -> None:
+    a = answer(_hub(), "How much did building the Rotterdam hub cost?")
+    assert a.abstained and not a.quotes
+    assert "figure" in a.note
+    # The same passages answer a question that does not ask for a figure.
+    assert not answer(_hub(), "What about building the Rotterdam hub?").abstained
+    off = answer(_hub(), "How much did building the Rotterdam hub cost?", settings=NO_FIGURES)
+    assert not off.abstained  # the rule is what abstained
+
+
+def test_the_quote_with_the_count_leads() -> None:
+    question = "How many electric trucks does Rebecca Thorne run?"
+    before = answer(_hub(), question, settings=NO_FIGURES)
+    assert "140" not in before.quotes[0].text  # the words alone lead with no count
+    a = answer(_hub(), question)
+    assert not a.abstained
+    assert "140 electric trucks" in a.quotes[0].text
+
+
+NO_FIGURES = AnswerSettings(figures=False)
