@@ -511,19 +511,22 @@ def rerank_candidates(
         logits = dict(zip(keys, scores, strict=True))
     best = {key: c.score for key, c in focus.items()}  # the passage's best sentence score
     lifting = settings.lift_replies and not _ASKS_ABOUT_ASKING.search(query.question)
+    # How each passage stands against the others (an echoed question's reply lifted); `best`
+    # stays each passage's own best sentence score, which places its sentences inside it.
+    standing = dict(best)
     if lifting and settings.echo_lift:
-        _echo_lift(qa, focus, best, settings)
-    passage_score = dict(best)
+        _echo_lift(qa, focus, standing, settings)
+    passage_score = dict(standing)
     scorer = sentence_scoring.bundled() if settings.learned else None
     if scorer is not None:
         # The learned scorer ranks the passages by their focus sentences (a probability);
         # inside a passage the hand-set sentence scores still choose the sentence.
-        learned = scorer.scores(query.question, list(focus.values()), list(best.values()))
-        top = max(best.values())
+        learned = scorer.scores(query.question, list(focus.values()), list(standing.values()))
+        top = max(standing.values())
         for key, logit in zip(keys, learned.tolist(), strict=True):
             # It reorders near-ties of the hand-set score only: alone, it trusts the
             # retrieval rank over what a sentence says.
-            behind = best[key] < top - settings.learned_margin
+            behind = standing[key] < top - settings.learned_margin
             passage_score[key] = 1.0 / (1.0 + math.exp(-logit)) - (1.0 if behind else 0.0)
     combined = {key: passage_score[key] + settings.w_rerank * (logits[key] or 0.0) for key in keys}
     _demote_fillers(qa, focus, combined, settings, set(_tokenizer()(query.topic)))
