@@ -301,21 +301,3 @@ def test_a_reply_by_another_speaker_never_breaks_a_speaker_filter() -> None:
         settings=AnswerSettings(figures=False),
     )
     assert words.quotes and all(q.speaker == "Tom Becker" for q in words.quotes)
-
-
-def test_a_question_asked_again_brings_its_reply_first(tmp_path: Path) -> None:
-    """The user echoes a question of the transcript: the question turn matches best, and its
-    reply leads, ahead of the host's welcome that shares the company's name (issue 12)."""
-    from qa.service import TranscriptQA
-
-    source = Path(__file__).parent / "data" / "devset" / PODCAST
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / PODCAST).write_bytes(source.read_bytes())
-    qa = TranscriptQA.build(tmp_path / "in", tmp_path / "index", show_progress=False)
-    question = "Who was Kelpwork's first customer?"
-    assert qa.ask(question).quotes[0].text.startswith("A bakery chain, Hollis and Daughter")
-    qa.answer_settings = AnswerSettings(echo_lift=False)
-    assert not qa.ask(question).quotes[0].text.startswith("A bakery chain")  # the lift does it
-
-
-PODCAST = "2022-09-14_long_table_podcast_ines_okafor.vtt"
