@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from ports import free_port
 
 from qa import locations
 from qa.cli import cli
@@ -56,12 +57,6 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixtures_dir: Path) ->
 
 def run(runner: CliRunner, *args: object):
     return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def env() -> dict[str, str]:

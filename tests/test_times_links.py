@@ -15,13 +15,13 @@ import html as htmllib
 import json
 import re
 import shutil
-import socket
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import free_port
 
 from qa import links, load_corpus, load_transcript
 from qa.chunking import chunk
@@ -509,12 +509,6 @@ def test_json_round_trip_keeps_times_and_drops_hostile_links() -> None:
 # ---------------------------------------------------------------- the served API
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def timed_corpus(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Path:
     root = tmp_path_factory.mktemp("timed-corpus")
@@ -535,7 +529,7 @@ def timed_served(
     index = tmp_path_factory.mktemp("timed-index") / "index"
     qa = TranscriptQA.build(timed_corpus, index, show_progress=False)
     app = build_app(qa)
-    _, url = launch(app, port=_free_port(), block=False)
+    _, url = launch(app, port=free_port(), block=False)
     try:
         yield qa, gradio_client.Client(url, verbose=False)
     finally:

@@ -9,7 +9,6 @@ an upload's stored copy; a path on the server is never read as an upload.
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,9 @@ import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
+from ports import free_port  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ingest"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -46,12 +46,6 @@ def _find(names: list[str], env: str) -> str | None:
 
 CHROMIUM = _find(["chromium", "chromium-browser", "google-chrome"], "TQA_CHROMIUM")
 CHROMEDRIVER = _find(["chromedriver"], "TQA_CHROMEDRIVER")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
