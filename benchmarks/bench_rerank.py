@@ -169,7 +169,7 @@ def best_logit(qa: Any, question: str, doc: str | None) -> float:
     already abstain (the two tests of `qa.answering._supported`)."""
     settings = qa.answer_settings
     query = understand(question, _names_for(qa), qa.date_range()[1], doc=doc)
-    _, ranked, _ = _ranked(qa, query, settings, _reranker_for(qa, settings))
+    ranked = _ranked(qa, query, settings, _reranker_for(qa, settings)).ranked
     if _best_support(ranked, settings) < settings.threshold:
         return -99.0
     return max((c.rerank for c in ranked if c.rerank is not None), default=-99.0)

@@ -183,27 +183,23 @@ def answer(
         question.strip(), _names_for(qa), latest, history, speaker, since_d, until_d, doc
     )
     reranker = _reranker_for(qa, settings)
-    hits, ranked, no_figure = _ranked(qa, query, settings, reranker)
+    found = _ranked(qa, query, settings, reranker)
     unknown = unknown_names(qa, query)
     if unknown:
         # "What is the capital of France?" over transcripts that never say "France": whatever
         # matches the other words ("capital reserve") is not about what was asked.
         note = f"The transcripts never mention {' or '.join(unknown)}."
-        return Answer(question, [], True, hits[:5], query.filters, dict(query.implied), note=note)
+        closest = found.hits[:5]
+        return Answer(question, [], True, closest, query.filters, dict(query.implied), note=note)
     relaxed: dict[str, Any] = {}
-    if query.unnamed_text and not query.follow_up and not _supported(ranked, settings):
+    if query.unnamed_text and not query.follow_up and not _supported(found.ranked, settings):
         # "What did Elena Marsh say about the seawall?" under her filter: without the name,
         # the words that are left find what she said about it.
         unnamed = replace(query, search_text=query.unnamed_text)
-        unnamed_hits, unnamed_ranked, unnamed_no_figure = _ranked(qa, unnamed, settings, reranker)
-        if _supported(unnamed_ranked, settings):
-            query, hits, ranked, no_figure = (
-                unnamed,
-                unnamed_hits,
-                unnamed_ranked,
-                unnamed_no_figure,
-            )
-    if query.implied and not _supported(ranked, settings):
+        unnamed_found = _ranked(qa, unnamed, settings, reranker)
+        if _supported(unnamed_found.ranked, settings):
+            query, found = unnamed, unnamed_found
+    if query.implied and not _supported(found.ranked, settings):
         # Nothing under a filter the question only implied ("in 2024", "Voss"): the filter may
         # be wrong ("the German vote in September" names when the vote was). Drop the dates
         # first, then every implied filter, and say so in the answer.
@@ -213,23 +209,19 @@ def answer(
             )
             for key in dropped:
                 setattr(looser, key, {"speaker": speaker, "since": since_d, "until": until_d}[key])
-            looser_hits, looser_ranked, looser_no_figure = _ranked(qa, looser, settings, reranker)
-            if _supported(looser_ranked, settings):
+            looser_found = _ranked(qa, looser, settings, reranker)
+            if _supported(looser_found.ranked, settings):
                 relaxed = {k: query.implied[k] for k in dropped}
-                query, hits, ranked, no_figure = (
-                    looser,
-                    looser_hits,
-                    looser_ranked,
-                    looser_no_figure,
-                )
+                query, found = looser, looser_found
                 break
-    quotes = build_quotes(qa, ranked, min(k, 10), settings)
+    quotes = build_quotes(qa, found.ranked, min(k, 10), settings)
+    hits = found.hits
     filters = query.filters
     implied = dict(query.implied)
     notes = list(query.notes)  # "the mayor": two people held that role; which one we took
     if relaxed and quotes:
         notes.append(relaxation_note(relaxed, query.topic, query.speaker))
-    if not quotes and no_figure:
+    if not quotes and found.no_figure:
         notes.append("The closest passages are about this but none of them gives the figure.")
     note = " ".join(notes)
     if not quotes:
@@ -263,11 +255,18 @@ def unknown_names(qa: Searchable, query: Query) -> list[str]:
     return out
 
 
-def _ranked(
-    qa: Searchable, query: Query, settings: AnswerSettings, reranker: Any
-) -> tuple[list[Hit], list[Candidate], bool]:
-    """Hits, their sentences best first, and whether a figure was asked for and the sentences
-    that would have answered gave none (they were dropped: the answer abstains on them)."""
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """What one search of a question found."""
+
+    hits: list[Hit]
+    ranked: list[Candidate]  # their sentences, best first
+    no_figure: bool = False  # a figure was asked for and none of the best sentences gave one
+
+
+def _ranked(qa: Searchable, query: Query, settings: AnswerSettings, reranker: Any) -> Ranking:
+    """The hits and their sentences; for a question that asks for a figure, only the sentences
+    whose quote states it (the answer abstains on the others)."""
     hits = retrieve(qa, query, settings)
     if settings.rerank:
         ranked = rerank_candidates(qa, query, hits, reranker, settings)
@@ -275,14 +274,14 @@ def _ranked(
         ranked = rank(candidates(qa, query, hits, settings), settings)
     kind, counted = figure_focus(query.question) if settings.figures else (None, ())
     if not ranked or kind is None:
-        return hits, ranked, False
+        return Ranking(hits, ranked)
     knows = getattr(qa, "knows", None)
     tokenize = _tokenizer()
     # A counted word the transcripts never say (a typo, "peple") cannot be required.
     stems = {t for w in counted if knows is None or knows(w) for t in tokenize(w)}
     top = ranked[: settings.figure_candidates]
     with_figure = [c for c in top if _gives_figure(qa, c, kind, stems, settings)]
-    return hits, with_figure, bool(not with_figure and _supported(ranked, settings))
+    return Ranking(hits, with_figure, not with_figure and _supported(ranked, settings))
 
 
 def _gives_figure(
