@@ -74,6 +74,8 @@ class AnswerSettings:
     reranker: str = "minilm-l4-transcripts"  # a bundled one (qa.reranking.available()) or a folder
     rerank_passages: int = 8  # retrieved passages it reads (plus the replies that follow them)
     lift_replies: bool = True  # a matching question hands its score to the reply that follows
+    echo_lift: bool = True  # ... as it would score were it not a question (see _echo_lift)
+    echo_turn_words: int = 40  # ... when the question turn is this short
     w_rerank: float = 0.0  # weight of the reranker model's logit (0: the stage's rules alone)
     rerank_threshold: float = -2.0  # abstain when no passage's logit reaches this
     filler_words: int = 2  # passages with fewer content words than this never lead
@@ -507,21 +509,27 @@ def rerank_candidates(
         scores = reranker.scores(query.search_text, texts).tolist()
         logits = dict(zip(keys, scores, strict=True))
     best = {key: c.score for key, c in focus.items()}  # the passage's best sentence score
-    passage_score = dict(best)
+    lifting = settings.lift_replies and not _ASKS_ABOUT_ASKING.search(query.question)
+    # How each passage stands against the others (an echoed question's reply lifted); `best`
+    # stays each passage's own best sentence score, which places its sentences inside it.
+    standing = dict(best)
+    if lifting and settings.echo_lift and not _ASKS_FOR_STATEMENTS.search(query.question):
+        _echo_lift(qa, focus, standing, settings)
+    passage_score = dict(standing)
     scorer = sentence_scoring.bundled() if settings.learned else None
     if scorer is not None:
         # The learned scorer ranks the passages by their focus sentences (a probability);
         # inside a passage the hand-set sentence scores still choose the sentence.
-        learned = scorer.scores(query.question, list(focus.values()), list(best.values()))
-        top = max(best.values())
+        learned = scorer.scores(query.question, list(focus.values()), list(standing.values()))
+        top = max(standing.values())
         for key, logit in zip(keys, learned.tolist(), strict=True):
             # It reorders near-ties of the hand-set score only: alone, it trusts the
             # retrieval rank over what a sentence says.
-            behind = best[key] < top - settings.learned_margin
+            behind = standing[key] < top - settings.learned_margin
             passage_score[key] = 1.0 / (1.0 + math.exp(-logit)) - (1.0 if behind else 0.0)
     combined = {key: passage_score[key] + settings.w_rerank * (logits[key] or 0.0) for key in keys}
     _demote_fillers(qa, focus, combined, settings, set(_tokenizer()(query.topic)))
-    if settings.lift_replies and not _ASKS_ABOUT_ASKING.search(query.question):
+    if lifting:
         _lift_replies(qa, focus, combined)
     for c in found:
         key = (c.hit.passage.doc_id, c.hit.passage.start)
@@ -597,6 +605,43 @@ _ASKS_ABOUT_ASKING = re.compile(
     r"|\b(?:ask|asks|asked|asking|question|questions|wonder|wonders|wondered)\b",
     re.IGNORECASE,
 )
+
+
+# "What was said about the vaccine?", "What did Voss say on pay?": a request for what was said
+# on a topic, not a question the transcript may have asked; a reply to a question that only
+# shares the topic ("Will you be vaccinated yourself?") must not lead it.
+_ASKS_FOR_STATEMENTS = re.compile(
+    r"\b(?:say|says|said|saying|talk|talks|talked|speak|speaks|spoke|mention|mentions|"
+    r"mentioned|discuss|discussed|comment|commented|tell\s+(?:me|us))\b[^?]*?"
+    r"\b(?:about|on|regarding|concerning)\b",
+    re.IGNORECASE,
+)
+
+
+def _echo_lift(
+    qa: Searchable,
+    focus: dict[tuple[str, int], Candidate],
+    best: dict[tuple[str, int], float],
+    settings: AnswerSettings,
+) -> None:
+    """Before passages are compared, a reply takes the score of the question it answers, as
+    that question would score if it were not a question: the user asking what was asked in
+    the transcript ("Who was your first customer?") matches the question turn best, and the
+    question penalty would otherwise leave both it and its reply behind the top passage."""
+    by_turn = {(c.hit.passage.doc_id, c.hit.passage.turn): key for key, c in focus.items()}
+    for key, c in focus.items():
+        p = c.hit.passage
+        if not c.asks or not _asks(qa, p):
+            continue
+        if word_count(qa.transcript(p.doc_id).turns[p.turn].text) > settings.echo_turn_words:
+            continue  # a long turn that ends on a question says more than it asks
+        reply_key = by_turn.get((p.doc_id, p.turn + 1))
+        if reply_key is None or reply_key == key:
+            continue
+        reply = focus[reply_key].hit.passage
+        if reply.speaker == p.speaker and p.speaker is not None:
+            continue
+        best[reply_key] = max(best[reply_key], best[key] + settings.question_penalty)
 
 
 def _lift_replies(

@@ -301,3 +301,39 @@ def test_a_reply_by_another_speaker_never_breaks_a_speaker_filter() -> None:
         settings=AnswerSettings(figures=False),
     )
     assert words.quotes and all(q.speaker == "Tom Becker" for q in words.quotes)
+
+
+def test_a_question_asked_again_brings_its_reply_first(tmp_path: Path) -> None:
+    """The user echoes a question of the transcript: the question turn matches best, and its
+    reply leads, ahead of the host's welcome that shares the company's name (issue 12)."""
+    from qa.service import TranscriptQA
+
+    source = Path(__file__).parent / "data" / "devset" / PODCAST
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / PODCAST).write_bytes(source.read_bytes())
+    qa = TranscriptQA.build(tmp_path / "in", tmp_path / "index", show_progress=False)
+    question = "Who was Kelpwork's first customer?"
+    assert qa.ask(question).quotes[0].text.startswith("A bakery chain, Hollis and Daughter")
+    qa.answer_settings = AnswerSettings(echo_lift=False)
+    assert not qa.ask(question).quotes[0].text.startswith("A bakery chain")  # the lift does it
+
+
+PODCAST = "2022-09-14_long_table_podcast_ines_okafor.vtt"
+
+
+def test_a_request_for_what_was_said_does_not_lift_a_reply_to_a_related_question(
+    corpus_qa: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "What was said about the vaccine?" asks for statements on the topic, not for the answer
+    to "And will you be vaccinated yourself?": the mayor's "I am not 75 yet…" must not lead,
+    as it does when the question gets the echo lift."""
+    from qa import answering
+
+    question = "What was said about the vaccine?"
+    assert answering._ASKS_FOR_STATEMENTS.search(question)
+    assert answering._ASKS_FOR_STATEMENTS.search("What did Nadia Voss say on driver pay?")
+    assert not answering._ASKS_FOR_STATEMENTS.search("Who was Kelpwork's first customer?")
+    ask = corpus_qa.ask  # type: ignore[attr-defined]
+    assert not ask(question).quotes[0].text.startswith("I am not 75")
+    monkeypatch.setattr(answering, "_ASKS_FOR_STATEMENTS", re.compile(r"(?!)"))
+    assert ask(question).quotes[0].text.startswith("I am not 75")  # the guard does it
