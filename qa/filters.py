@@ -34,6 +34,7 @@ class Filters:
         self.passages = passages
         n = len(passages)
         doc_ids = list(snapshot.transcripts)
+        self.doc_ids = doc_ids
         self.doc_pos = {d: i for i, d in enumerate(doc_ids)}
         self.doc_of = np.fromiter(
             (self.doc_pos[p.doc_id] for p in passages), dtype=np.int32, count=n
@@ -122,6 +123,11 @@ class Filters:
 
     # -- filtering -------------------------------------------------------------------------
 
+    def titled(self, title: str) -> set[int]:
+        """Positions of the documents whose title contains `title` (normalised)."""
+        needle = _norm(title)
+        return {i for i, t in enumerate(self.titles) if needle in t}
+
     def allowed(
         self,
         speaker: str | Iterable[str] | None = None,
@@ -158,8 +164,7 @@ class Filters:
             ids = [doc] if isinstance(doc, str) else list(doc)
             doc_set = {self.doc_pos[d] for d in ids if d in self.doc_pos}
         if title:
-            needle = _norm(title)
-            matching = {i for i, t in enumerate(self.titles) if needle in t}
+            matching = self.titled(title)
             doc_set = matching if doc_set is None else doc_set & matching
         if doc_set is not None:
             both(np.isin(self.doc_of, list(doc_set)) if doc_set else np.zeros(n, dtype=bool))

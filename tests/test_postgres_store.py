@@ -36,6 +36,8 @@ FILTERS: list[dict[str, Any]] = [
     {"since": "2024-01-01"},
     {"speaker": "Elena Marsh"},
     {"until": "2023-12-31", "title": "strike"},
+    # A title is a document list in SQL: with documents it keeps their intersection.
+    {"title": "budget", "doc": ["2024-10-09_tidal_defence_budget_revision", "no-such-doc"]},
     {
         "doc": [
             "2024-10-09_tidal_defence_budget_revision",
@@ -300,3 +302,15 @@ def test_searches_during_an_update_see_old_or_new(uri: str, tmp_path: Path) -> N
     assert not errors, errors[0]
     assert len(TranscriptQA.open(uri).snapshot.transcripts) == len(writer.snapshot.transcripts)
     assert reader.search("grows by 4 million", k=1, mode="bm25")[0].passage.doc_id == "extra2"
+
+
+def test_a_title_filter_is_the_documents_so_titled(built: tuple[Any, Any]) -> None:
+    store, folder = built
+    for qa in (store, folder):
+        hits = qa.search("budget", k=10, title="budget")
+        assert hits and all("budget" in h.passage.title.lower() for h in hits)
+        assert qa.search("budget", k=10, title="no title says this") == []
+        both = qa.search(
+            "budget", k=10, title="strike", doc="2024-10-09_tidal_defence_budget_revision"
+        )
+        assert both == []  # that document's title does not say "strike"
