@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from qa import limits
 from qa.errors import TranscriptError
@@ -169,6 +169,43 @@ def _folder(index_dir: str | os.PathLike[str]) -> Path:
     return folder
 
 
+class Shelf(Protocol):
+    """Where an index keeps its uploads' source text: a folder (`FolderShelf`) or a database
+    table (`qa.stores.postgres`)."""
+
+    def taken(self) -> set[str]:
+        """Stems of the stored uploads, case-folded."""
+        ...
+
+    def used_bytes(self) -> int: ...
+
+    def path_for(self, name: str) -> Path:
+        """The path an upload stored as `name` goes by (its stem is the document's id)."""
+        ...
+
+    def put(self, target: Path, data: bytes) -> None: ...
+
+
+class FolderShelf:
+    """`<index>/uploads/`: each upload a file, written before the index that holds it."""
+
+    def __init__(self, index_dir: str | os.PathLike[str]) -> None:
+        self.index_dir = index_dir
+        self.folder = _folder(index_dir)
+
+    def taken(self) -> set[str]:
+        return _taken_stems(self.folder)
+
+    def used_bytes(self) -> int:
+        return stored_bytes(self.index_dir)
+
+    def path_for(self, name: str) -> Path:
+        return self.folder / name
+
+    def put(self, target: Path, data: bytes) -> None:
+        _write(self.folder, target, data)
+
+
 def store(
     index_dir: str | os.PathLike[str],
     files: Sequence[Upload],
@@ -179,13 +216,23 @@ def store(
     """Check `files` and copy the good ones into the uploads folder (call with the index's
     writer lock held). `existing`: the index's transcripts by doc id (their ids are taken);
     `file_hashes`: their files' content hashes (a file with the same bytes is a duplicate)."""
+    return store_on(FolderShelf(index_dir), files, existing, file_hashes, progress)
+
+
+def store_on(
+    shelf: Shelf,
+    files: Sequence[Upload],
+    existing: Mapping[str, Transcript],
+    file_hashes: Mapping[str, str | None],
+    progress: Progress | None = None,
+) -> Batch:
+    """`store`, keeping the good files on `shelf`."""
     batch = Batch()
-    folder = _folder(index_dir)
-    taken = _taken_stems(folder) | {d.casefold() for d in existing}
+    taken = shelf.taken() | {d.casefold() for d in existing}
     titles = {d: t.title for d, t in existing.items()}
     known = {h: d for d, h in file_hashes.items() if h}
     size_limit, count_limit = limits.max_file_bytes(), limits.max_upload_files()
-    budget = limits.max_uploads_bytes() - stored_bytes(index_dir)
+    budget = limits.max_uploads_bytes() - shelf.used_bytes()
     for n, upload in enumerate(files):
         shown = display_name(upload.name)
         if progress is not None:
@@ -210,16 +257,16 @@ def store(
             limits.check_file_size(shown, len(data))
             text = decode(shown, data)
             stored = text.encode("utf-8")  # UTF-8 with \n line ends: reads back as `text`
-            raw = _digest(data)
+            raw = digest(data)
             del data
-            for digest in (raw, _digest(stored)):
-                if digest in known:
-                    title = titles.get(known[digest], known[digest])
+            for seen in (raw, digest(stored)):
+                if seen in known:
+                    title = titles.get(known[seen], known[seen])
                     raise TranscriptError(shown, f"already in the index, as “{title}”")
             if len(stored) > budget:
                 raise TranscriptError(shown, refusal(shown, 0, "total").reason)
-            target = folder / (_unique_stem(stem, taken, reserve=False) + ext)
-            if target.parent != folder or target.name.startswith("."):
+            target = shelf.path_for(_unique_stem(stem, taken, reserve=False) + ext)
+            if target.parent != shelf.path_for("x").parent or target.name.startswith("."):
                 raise TranscriptError(shown, "cannot be stored under a safe name")  # never
             transcript = parse_text(target, text)  # the stem is its doc id
         except TranscriptError as exc:
@@ -235,7 +282,7 @@ def store(
             )
             continue
         try:
-            _write(folder, target, stored)
+            shelf.put(target, stored)
         except OSError as exc:
             batch.skipped.append(Skipped(shown, f"could not be stored: {exc.strerror or exc}"))
             continue
@@ -243,7 +290,7 @@ def store(
         transcript.source = str(target)
         batch.written.append(target)
         batch.transcripts[transcript.doc_id] = transcript
-        batch.hashes[transcript.doc_id] = known_digest = _digest(stored)
+        batch.hashes[transcript.doc_id] = known_digest = digest(stored)
         known[known_digest] = transcript.doc_id
         titles[transcript.doc_id] = transcript.title
         budget -= len(stored)
@@ -286,7 +333,7 @@ def refusal(
     return Skipped(shown, "not added: over the size limit for one transcript")
 
 
-def _digest(data: bytes) -> str:
+def digest(data: bytes) -> str:
     """The content hash `qa.indexing` records per file (blake2b, 16 bytes)."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 

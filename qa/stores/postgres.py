@@ -17,6 +17,9 @@ Tables (all in the one schema; ``D`` is the model's dimension)::
     postings   term, passage_id, tf: the BM25 inverted index over the same indexed text
                (context + passage, qa.context.index_texts, the same tokeniser as qa.lexical)
     sentences  passage_id, ord, start/end offsets, vec halfvec(D): what ask() scores
+    uploads    doc_id, name, the uploaded file's text (UTF-8): what the chat's "Add
+               transcripts" added, kept across rebuilds (the folder store keeps these files in
+               `<index>/uploads/`); created on the first upload, never dropped by a rebuild
 
 Search runs in the database: the filters (speaker, since, until, doc, title) are one SQL
 ``WHERE`` applied inside both the vector and the BM25 query. Dense: exact below
@@ -64,15 +67,18 @@ from psycopg import sql
 from embeddings import backends, store
 from embeddings.adapter import QueryAdapter, bundled_adapter
 from embeddings.encoder import Encoder
+from qa import uploads
 from qa.answering import AnswerSettings
 from qa.chunking import DEFAULT_SETTINGS, ChunkSettings
 from qa.context import DEFAULT_CONTEXT, ContextSettings, context_from_dict, index_texts
-from qa.errors import IndexLoadError, QueryError
+from qa.errors import IndexLoadError, QueryError, TranscriptError
 from qa.filters import Filters, _norm
 from qa.fusion import Ranker
 from qa.indexing import PathLike, UpdateStats, _incompatibility, _make_snapshot, _scan, _under
+from qa.ingest import unify_speakers
 from qa.lexical import Tokenizer, _one_edit
 from qa.limits import check_date
+from qa.parsers import parse_text
 from qa.results import Hit
 from qa.retrieval import DEFAULT_SEARCH, PassageRows, SearchConfig, check_search
 from qa.service import TranscriptQA, _runnable_or_auto
@@ -81,6 +87,10 @@ from qa.stores import location_repr
 from qa.transcript import Passage, Transcript
 
 log = logging.getLogger(__name__)
+
+# Uploaded transcripts' source: no file on any one server, so a path no file system has. Never
+# under a corpus folder, so `update(folder)` keeps them; their text is in the uploads table.
+UPLOADS_SOURCE = Path("/postgresql-uploads")
 
 SCHEMA_VERSION = 1
 DEFAULT_SCHEMA = "tqa"
@@ -504,6 +514,47 @@ class Database:
             log.info("VACUUM of %s skipped: %s", self.schema, exc)
         finally:
             conn.autocommit = False
+
+    # -- uploads ---------------------------------------------------------------------------
+
+    def has_uploads(self, cur: psycopg.Cursor[Any]) -> bool:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{self.schema}".uploads',))
+        row = cur.fetchone()
+        return bool(row and row[0])
+
+    def uploads(self, cur: psycopg.Cursor[Any]) -> list[tuple[str, str]]:
+        """(name, text) of every stored upload, by name."""
+        if not self.has_uploads(cur):
+            return []
+        cur.execute(
+            self.q("SELECT name, convert_from(body, 'UTF8') FROM {s}.uploads ORDER BY name")
+        )
+        return [(str(n), str(t)) for n, t in cur.fetchall()]
+
+    def upload_usage(self, cur: psycopg.Cursor[Any]) -> tuple[set[str], int]:
+        """(stems of the stored uploads, case-folded; their bytes in all)."""
+        if not self.has_uploads(cur):
+            return set(), 0
+        cur.execute(self.q("SELECT name, octet_length(body) FROM {s}.uploads"))
+        rows = cur.fetchall()
+        return {Path(str(n)).stem.casefold() for n, _ in rows}, sum(int(b) for _, b in rows)
+
+    def put_uploads(self, cur: psycopg.Cursor[Any], rows: list[tuple[str, str, bytes]]) -> None:
+        """Store (doc_id, name, UTF-8 text) rows (inside the write's transaction)."""
+        cur.execute(
+            self.q(
+                "CREATE TABLE IF NOT EXISTS {s}.uploads (doc_id text PRIMARY KEY, "
+                "name text NOT NULL UNIQUE, body bytea NOT NULL, "
+                "added timestamptz NOT NULL DEFAULT now())"
+            )
+        )
+        cur.executemany(
+            self.q("INSERT INTO {s}.uploads (doc_id, name, body) VALUES (%s, %s, %s)"), rows
+        )
+
+    def drop_upload(self, cur: psycopg.Cursor[Any], doc_id: str) -> None:
+        if self.has_uploads(cur):
+            cur.execute(self.q("DELETE FROM {s}.uploads WHERE doc_id = %s"), (doc_id,))
 
     def lock(self, cur: psycopg.Cursor[Any]) -> None:
         """Writers take turns (held to the end of the transaction); readers never wait."""
@@ -1100,6 +1151,51 @@ class _Stale(Exception):
 # --- the facade --------------------------------------------------------------------------------
 
 
+class _DbShelf:
+    """The uploads table as `qa.uploads.store_on` sees it: files are kept in `rows` and
+    written by the same transaction as the index that holds them."""
+
+    def __init__(self, db: Database, cur: psycopg.Cursor[Any]) -> None:
+        self._taken, self._used = db.upload_usage(cur)
+        self.rows: list[tuple[str, str, bytes]] = []
+
+    def taken(self) -> set[str]:
+        return set(self._taken)
+
+    def used_bytes(self) -> int:
+        return self._used
+
+    def path_for(self, name: str) -> Path:
+        return UPLOADS_SOURCE / name
+
+    def put(self, target: Path, data: bytes) -> None:
+        self.rows.append((target.stem, target.name, data))
+
+
+def _is_upload(t: Transcript) -> bool:
+    return bool(t.source) and Path(str(t.source)).parent == UPLOADS_SOURCE
+
+
+def stored_uploads(
+    db: Database, cur: psycopg.Cursor[Any]
+) -> tuple[dict[str, Transcript], dict[str, str | None]]:
+    """The uploads table's transcripts, parsed again, and their files' hashes (a rebuild reads
+    them as a folder build reads `<index>/uploads/`)."""
+    out: dict[str, Transcript] = {}
+    hashes: dict[str, str | None] = {}
+    for name, text in db.uploads(cur):
+        try:
+            t = parse_text(UPLOADS_SOURCE / name, text)
+        except TranscriptError as exc:  # parsed once; a stricter parser may refuse it now
+            log.warning("Stored upload %s no longer parses, left out: %s", name, exc)
+            continue
+        t.source = str(UPLOADS_SOURCE / name)
+        out[t.doc_id] = t
+        hashes[t.doc_id] = uploads.digest(text.encode("utf-8"))
+    unify_speakers(list(out.values()))
+    return out, hashes
+
+
 class PostgresQA(TranscriptQA):
     """`TranscriptQA` whose index is a PostgreSQL schema (see the module docstring)."""
 
@@ -1170,6 +1266,11 @@ class PostgresQA(TranscriptQA):
                             given = as_alias_table(previous.manifest.aliases)
                         previous = None
                 transcripts, skipped, file_hashes = _scan(corpus_path, previous, show_progress)
+                added, added_hashes = stored_uploads(db, cur)
+                if added:  # uploads keep their ids; a corpus file of that name is renamed
+                    transcripts = uploads.rename_clashes(transcripts, file_hashes, added)
+                    transcripts.update(added)
+                    file_hashes.update(added_hashes)
                 snapshot, stats = _make_snapshot(
                     transcripts,
                     previous,
@@ -1221,9 +1322,10 @@ class PostgresQA(TranscriptQA):
 
     # -- changes ---------------------------------------------------------------------------
 
-    def _change(self, plan: Any, show_progress: bool) -> UpdateStats:
-        """Run `plan(old snapshot) -> (transcripts, hashes, aliases, skipped)` and write the
-        result, all in one transaction under the writers' lock."""
+    def _change(self, plan: Any, show_progress: bool) -> UpdateStats | None:
+        """Run `plan(old snapshot, cursor) -> (transcripts, hashes, aliases, skipped, after)`
+        and write the result, then `after(cursor)` if given, all in one transaction under the
+        writers' lock. A plan that returns None changes nothing (and None is returned)."""
         started = time.perf_counter()
         with self._write_lock:
             conn = self.db.connect()
@@ -1235,7 +1337,10 @@ class PostgresQA(TranscriptQA):
                         self.db.check(self.db.read_manifest_row(cur))
                         raise IndexLoadError(f"The index at {self.index_dir} cannot be read.")
                     old, row = loaded
-                    keep, hashes, given, skipped = plan(old)
+                    planned = plan(old, cur)
+                    if planned is None:
+                        return None
+                    keep, hashes, given, skipped, after = planned
                     chunker = ChunkSettings(**old.manifest.chunker)
                     context = context_from_dict(old.manifest.context)
                     snapshot, stats = _make_snapshot(
@@ -1244,6 +1349,8 @@ class PostgresQA(TranscriptQA):
                     stats.skipped = skipped
                     if stats.written:
                         self.db.write(cur, snapshot, row, old)
+                    if after is not None:
+                        after(cur)
                 if stats.written:
                     self.db.tidy(conn)
                 with conn.transaction(), conn.cursor() as cur:
@@ -1264,46 +1371,102 @@ class PostgresQA(TranscriptQA):
     ) -> UpdateStats:
         given = None if aliases is None else as_alias_table(aliases)
 
-        def plan(old: store.Snapshot) -> Any:
+        def plan(old: store.Snapshot, cur: Any) -> Any:
             scanned, skipped, file_hashes = _scan(paths, old, show_progress)
             items = [paths] if isinstance(paths, (str, Path)) else list(paths)
             roots = [Path(p).resolve() for p in items]
             keep: dict[str, Transcript] = {}
             for doc_id, t in old.transcripts.items():
+                if _is_upload(t):
+                    keep[doc_id] = t  # no corpus holds it
+                    continue
                 if doc_id in scanned:
                     continue
                 if t.source and _under(Path(t.source), roots):
                     continue  # its file was re-scanned and is gone (or no longer parses)
                 keep[doc_id] = t
+            # A new file with an upload's name must not replace the upload: it is renamed.
+            kept_uploads = {d: t for d, t in keep.items() if _is_upload(t)}
+            scanned = uploads.rename_clashes(scanned, file_hashes, kept_uploads, keep)
             keep.update(scanned)
             hashes = {
                 d: old.manifest.docs[d].get("file_hash") for d in keep if d in old.manifest.docs
             }
             hashes.update(file_hashes)
-            return keep, hashes, given, skipped
+            return keep, hashes, given, skipped, None
 
-        return self._change(plan, show_progress)
+        stats = self._change(plan, show_progress)
+        assert stats is not None
+        return stats
 
     def remove(self, doc_id: str) -> bool:
         if doc_id not in self.snapshot.transcripts and doc_id not in self._fresh().transcripts:
             return False
 
-        def plan(old: store.Snapshot) -> Any:
+        def plan(old: store.Snapshot, cur: Any) -> Any:
             keep = {d: t for d, t in old.transcripts.items() if d != doc_id}
             hashes = {d: old.manifest.docs[d].get("file_hash") for d in keep}
-            return keep, hashes, None, []
+            gone = old.transcripts.get(doc_id)
+            after = (
+                (lambda c: self.db.drop_upload(c, doc_id)) if gone and _is_upload(gone) else None
+            )
+            return keep, hashes, None, [], after
 
         self._change(plan, False)
         return True
 
-    def add_files(self, *args: Any, **kwargs: Any) -> Any:
-        raise QueryError(
-            "Uploads are not available on a PostgreSQL index yet: put the files in a folder "
-            "and run `tqa index FOLDER --index URI`."
-        )
+    def add_files(  # type: ignore[override]
+        self,
+        files: Sequence[PathLike | tuple[PathLike, str]],
+        show_progress: bool = False,
+        progress: uploads.Progress | None = None,
+    ) -> uploads.AddResult:
+        """`TranscriptQA.add_files` on the database: each good file's text goes into the
+        uploads table in the transaction that indexes it, so every server sharing the
+        database has it, and so does every rebuild."""
+        items = [
+            uploads.Upload(Path(f[0]), str(f[1]))
+            if isinstance(f, tuple)
+            else uploads.Upload(Path(f), Path(f).name)
+            for f in files
+        ]
+        result = uploads.AddResult()
+
+        def plan(old: store.Snapshot, cur: Any) -> Any:
+            hashes = {d: info.get("file_hash") for d, info in old.manifest.docs.items()}
+            shelf = _DbShelf(self.db, cur)
+            batch = uploads.store_on(
+                shelf,
+                items,
+                old.transcripts,
+                hashes,
+                None if progress is None else lambda f, m: progress(0.2 * f, m),
+            )
+            result.skipped = batch.skipped
+            if not batch.transcripts:
+                return None
+            if progress is not None:
+                progress(0.2, f"Indexing {len(batch.transcripts)} transcript(s)")
+            result.added = list(batch.transcripts)
+            hashes.update(batch.hashes)
+            keep = {**old.transcripts, **batch.transcripts}
+            return (
+                keep,
+                hashes,
+                None,
+                list(batch.skipped),
+                lambda c: self.db.put_uploads(c, shelf.rows),
+            )
+
+        result.stats = self._change(plan, show_progress)
+        if result.stats is None:
+            result.added = []
+        elif progress is not None:
+            progress(1.0, "Done")
+        return result
 
     def _uploaded(self, t: Transcript) -> bool:
-        return False
+        return _is_upload(t)
 
     # -- queries ---------------------------------------------------------------------------
 
