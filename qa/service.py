@@ -289,12 +289,7 @@ class TranscriptQA:
         far it got.
         """
         started = time.perf_counter()
-        items = [
-            uploads.Upload(Path(f[0]), str(f[1]))
-            if isinstance(f, tuple)
-            else uploads.Upload(Path(f), Path(f).name)
-            for f in files
-        ]
+        items = uploads.as_uploads(files)
         with (
             self._write_lock,
             store.writer_lock(self.index_dir, _waiting(self.index_dir, show_progress)),

@@ -62,6 +62,15 @@ class Upload:
     name: str
 
 
+def as_uploads(files: Iterable[str | os.PathLike[str] | tuple[Any, str]]) -> list[Upload]:
+    """`add_files`' argument as uploads: a path goes by its file name, a (path, name) pair by
+    the name (a browser upload's temporary file and the name it came with)."""
+    return [
+        Upload(Path(f[0]), str(f[1])) if isinstance(f, tuple) else Upload(Path(f), Path(f).name)
+        for f in files
+    ]
+
+
 @dataclass(slots=True)
 class AddResult:
     """What `TranscriptQA.add_files` did: the documents added (doc ids, in upload order), the

@@ -1424,12 +1424,7 @@ class PostgresQA(TranscriptQA):
         """`TranscriptQA.add_files` on the database: each good file's text goes into the
         uploads table in the transaction that indexes it, so every server sharing the
         database has it, and so does every rebuild."""
-        items = [
-            uploads.Upload(Path(f[0]), str(f[1]))
-            if isinstance(f, tuple)
-            else uploads.Upload(Path(f), Path(f).name)
-            for f in files
-        ]
+        items = uploads.as_uploads(files)
         result = uploads.AddResult()
 
         def plan(old: store.Snapshot, cur: Any) -> Any:
