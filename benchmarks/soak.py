@@ -686,13 +686,14 @@ class Worker:
         if len(self.mine) > self.run.args.keep_uploads:
             return self.op_remove
         roll = self.rng.random()
+        writes = not self.run.args.no_writes
         for weight, op in (
             (0.44, self.op_ask),
             (0.30, self.op_search),
-            (0.13, self.op_upload),
-            (0.06, self.op_remove if self.mine else self.op_search),
+            (0.13, self.op_upload if writes else self.op_ask),
+            (0.06, self.op_remove if self.mine and writes else self.op_search),
             (0.05, self.op_refused),
-            (0.02, self.op_oversize),
+            (0.02, self.op_oversize if writes else self.op_refused),
         ):
             if roll < weight:
                 return op
@@ -810,6 +811,11 @@ def main() -> int:
         default=[],
         metavar="NAME=VALUE",
         help="an environment variable for the server only (repeatable)",
+    )
+    parser.add_argument(
+        "--no-writes",
+        action="store_true",
+        help="asks, searches and bad requests only: no uploads or removals (where memory goes)",
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
@@ -1030,6 +1036,7 @@ def summarise(
             "half the time), remove 6% (and whenever a client holds more than "
             f"{args.keep_uploads}), bad request 5%, over-size file 2%; 3 in 4 /ask and /search "
             "calls through gradio_client, the rest plain HTTP",
+            "no_writes": bool(args.no_writes),  # uploads and removals asked/searched instead
         },
         "machine": {
             "cpus": os.cpu_count(),
