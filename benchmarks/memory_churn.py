@@ -63,6 +63,11 @@ def main() -> int:
         action="store_true",
         help="ui.memory.tune_allocator() first, as `tqa serve` does",
     )
+    parser.add_argument(
+        "--writer",
+        action="store_true",
+        help="run each add and remove on a new thread that ends with it (ui.uploads.Writer)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -83,6 +88,12 @@ def main() -> int:
     lock = threading.Lock()
     mine: list[str] = []
     done = 0
+    # --writer: each change on a thread of its own that ends with it, as the chat runs them.
+    writer = None
+    if args.writer:
+        from ui.uploads import Writer
+
+        writer = Writer()
     upload_dir = work / "incoming"
     upload_dir.mkdir()
 
@@ -93,7 +104,7 @@ def main() -> int:
             path = upload_dir / f"{rng.randrange(10**9)}.{fmt}"
             path.write_bytes(good_file(fmt, f"Churn {rng.randrange(99)}", marker(rng), rng))
             files.append((path, f"churn-{rng.randrange(12)}.{fmt}"))
-        result = qa.add_files(files)
+        result = writer.run(qa.add_files, files) if writer else qa.add_files(files)
         for path, _ in files:
             path.unlink()
         with lock:
@@ -105,7 +116,7 @@ def main() -> int:
         with lock:
             doc = mine.pop(0) if mine else None
         if doc:
-            qa.remove(doc)
+            writer.run(qa.remove, doc) if writer else qa.remove(doc)
             if args.trim_each:
                 _libc().malloc_trim(0)
 
