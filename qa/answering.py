@@ -16,7 +16,7 @@ import math
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import zip_longest
 from typing import Any, Protocol
@@ -628,19 +628,13 @@ def _echo_lift(
     that question would score if it were not a question: the user asking what was asked in
     the transcript ("Who was your first customer?") matches the question turn best, and the
     question penalty would otherwise leave both it and its reply behind the top passage."""
-    by_turn = {(c.hit.passage.doc_id, c.hit.passage.turn): key for key, c in focus.items()}
-    for key, c in focus.items():
+    for key, reply_key in _question_replies(qa, focus):
+        c = focus[key]
         p = c.hit.passage
-        if not c.asks or not _asks(qa, p):
+        if not c.asks:
             continue
         if word_count(qa.transcript(p.doc_id).turns[p.turn].text) > settings.echo_turn_words:
             continue  # a long turn that ends on a question says more than it asks
-        reply_key = by_turn.get((p.doc_id, p.turn + 1))
-        if reply_key is None or reply_key == key:
-            continue
-        reply = focus[reply_key].hit.passage
-        if reply.speaker == p.speaker and p.speaker is not None:
-            continue
         best[reply_key] = max(best[reply_key], best[key] + settings.question_penalty)
 
 
@@ -649,6 +643,17 @@ def _lift_replies(
 ) -> None:
     """A question that matches puts its reply first: the reply gets at least the question's
     passage score, and the question falls below its reply."""
+    for key, reply_key in _question_replies(qa, focus):
+        asked, replied = scores[key], scores[reply_key]
+        scores[reply_key] = max(asked, replied)
+        scores[key] = min(asked, replied) - 1.0  # clear of the sentence-score tie-break
+
+
+def _question_replies(
+    qa: Searchable, focus: dict[tuple[str, int], Candidate]
+) -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
+    """(question passage, reply passage) keys of `focus`: a passage that ends its turn with a
+    question, and the passage of the next turn when another speaker says it."""
     by_turn = {(c.hit.passage.doc_id, c.hit.passage.turn): key for key, c in focus.items()}
     for key, c in focus.items():
         p = c.hit.passage
@@ -660,9 +665,7 @@ def _lift_replies(
         reply = focus[reply_key].hit.passage
         if reply.speaker == p.speaker and p.speaker is not None:
             continue
-        asked, replied = scores[key], scores[reply_key]
-        scores[reply_key] = max(asked, replied)
-        scores[key] = min(asked, replied) - 1.0  # clear of the sentence-score tie-break
+        yield key, reply_key
 
 
 def _asks(qa: Searchable, p: Passage) -> bool:
