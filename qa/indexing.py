@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,32 @@ def _call_load_corpus(load_corpus: Any, path: PathLike, show_progress: bool) -> 
 def _under(path: Path, roots: list[Path]) -> bool:
     path = path.resolve()
     return any(path == r or r in path.parents for r in roots)
+
+
+def updated_documents(
+    old: store.Snapshot,
+    scanned: dict[str, Transcript],
+    file_hashes: dict[str, str | None],
+    roots: list[Path],
+    uploaded: Callable[[Transcript], bool],
+) -> tuple[dict[str, Transcript], dict[str, str | None]]:
+    """The documents an `update(roots)` leaves, and their file hashes: the re-scanned ones,
+    and every old one whose file is not under `roots` (an upload always stays; a new file with
+    an upload's name is renamed, `qa.uploads.rename_clashes`). Both stores update this way."""
+    from qa.uploads import rename_clashes
+
+    keep: dict[str, Transcript] = {}
+    for doc_id, t in old.transcripts.items():
+        if doc_id in scanned and not uploaded(t):
+            continue
+        if t.source and _under(Path(t.source), roots):
+            continue  # its file was re-scanned and is gone (or no longer parses)
+        keep[doc_id] = t
+    kept_uploads = {d: t for d, t in keep.items() if uploaded(t)}
+    keep.update(rename_clashes(scanned, file_hashes, kept_uploads, keep))
+    hashes = {d: old.manifest.docs[d].get("file_hash") for d in keep if d in old.manifest.docs}
+    hashes.update(file_hashes)
+    return keep, hashes
 
 
 def spans_in_embedded_text(

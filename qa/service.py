@@ -31,7 +31,14 @@ from qa.answering import AnswerSettings
 from qa.chunking import DEFAULT_SETTINGS, ChunkSettings
 from qa.context import DEFAULT_CONTEXT, ContextSettings, context_from_dict
 from qa.errors import IndexLoadError, QueryError
-from qa.indexing import PathLike, UpdateStats, _incompatibility, _make_snapshot, _scan, _under
+from qa.indexing import (
+    PathLike,
+    UpdateStats,
+    _incompatibility,
+    _make_snapshot,
+    _scan,
+    updated_documents,
+)
 from qa.limits import check_ask, check_search
 from qa.reranking import Reranker
 from qa.results import DocumentInfo, Hit
@@ -220,23 +227,9 @@ class TranscriptQA:
             old = self._latest()
             scanned, skipped, file_hashes = _scan(paths, old, show_progress)
             roots = [Path(p).resolve() for p in _as_list(paths)]
-            keep: dict[str, Transcript] = {}
-            for doc_id, t in old.transcripts.items():
-                if doc_id in scanned and not self._uploaded(t):
-                    continue
-                if t.source and _under(Path(t.source), roots):
-                    continue  # its file was re-scanned and is gone (or no longer parses)
-                keep[doc_id] = t
-            # A new file with an upload's name must not replace the upload: it is renamed.
-            kept_uploads = {d: t for d, t in keep.items() if self._uploaded(t)}
-            scanned = uploads.rename_clashes(scanned, file_hashes, kept_uploads, keep)
-            keep.update(scanned)
+            keep, hashes = updated_documents(old, scanned, file_hashes, roots, self._uploaded)
             chunker = ChunkSettings(**old.manifest.chunker)
             context = context_from_dict(old.manifest.context)
-            hashes = {
-                d: old.manifest.docs[d].get("file_hash") for d in keep if d in old.manifest.docs
-            }
-            hashes.update(file_hashes)
             stats = self._commit(keep, old, chunker, context, show_progress, hashes, given)
             stats.skipped = skipped
             stats.seconds = time.perf_counter() - started

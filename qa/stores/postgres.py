@@ -74,14 +74,21 @@ from qa.context import DEFAULT_CONTEXT, ContextSettings, context_from_dict, inde
 from qa.errors import IndexLoadError, QueryError, TranscriptError
 from qa.filters import Filters, _norm
 from qa.fusion import Ranker
-from qa.indexing import PathLike, UpdateStats, _incompatibility, _make_snapshot, _scan, _under
+from qa.indexing import (
+    PathLike,
+    UpdateStats,
+    _incompatibility,
+    _make_snapshot,
+    _scan,
+    updated_documents,
+)
 from qa.ingest import unify_speakers
 from qa.lexical import Tokenizer, _one_edit
 from qa.limits import check_date
 from qa.parsers import parse_text
 from qa.results import Hit
 from qa.retrieval import DEFAULT_SEARCH, PassageRows, SearchConfig, check_search
-from qa.service import TranscriptQA, _runnable_or_auto
+from qa.service import TranscriptQA, _as_list, _runnable_or_auto
 from qa.speakers import AliasSpec, as_alias_table
 from qa.stores import location_repr
 from qa.transcript import Passage, Transcript
@@ -1373,26 +1380,8 @@ class PostgresQA(TranscriptQA):
 
         def plan(old: store.Snapshot, cur: Any) -> Any:
             scanned, skipped, file_hashes = _scan(paths, old, show_progress)
-            items = [paths] if isinstance(paths, (str, Path)) else list(paths)
-            roots = [Path(p).resolve() for p in items]
-            keep: dict[str, Transcript] = {}
-            for doc_id, t in old.transcripts.items():
-                if _is_upload(t):
-                    keep[doc_id] = t  # no corpus holds it
-                    continue
-                if doc_id in scanned:
-                    continue
-                if t.source and _under(Path(t.source), roots):
-                    continue  # its file was re-scanned and is gone (or no longer parses)
-                keep[doc_id] = t
-            # A new file with an upload's name must not replace the upload: it is renamed.
-            kept_uploads = {d: t for d, t in keep.items() if _is_upload(t)}
-            scanned = uploads.rename_clashes(scanned, file_hashes, kept_uploads, keep)
-            keep.update(scanned)
-            hashes = {
-                d: old.manifest.docs[d].get("file_hash") for d in keep if d in old.manifest.docs
-            }
-            hashes.update(file_hashes)
+            roots = [Path(p).resolve() for p in _as_list(paths)]
+            keep, hashes = updated_documents(old, scanned, file_hashes, roots, _is_upload)
             return keep, hashes, given, skipped, None
 
         stats = self._change(plan, show_progress)
