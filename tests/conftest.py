@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +98,24 @@ def kremlin_qa(kremlin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> A
             pass
     path = tmp_path_factory.mktemp("kremlin-index") / "index"
     return TranscriptQA.build(kremlin_dir, path, show_progress=False)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Any]:
+    """A throwaway PostgreSQL server for the module (tests/pg_server.py), or a skip that says
+    why; modules that need another purpose or condition define their own."""
+    from pg_server import running_server
+
+    yield from running_server()
+
+
+_schemas = itertools.count(1)
+
+
+@pytest.fixture
+def uri(pg: Any) -> str:
+    """A fresh schema on the module's server."""
+    return f"{pg.uri}?schema=t{next(_schemas)}"

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_server import Server, free_port, run_sql, running_server
+from pg_server import Server, free_port, run_sql
 
 from qa.errors import IndexLoadError
 
@@ -45,20 +44,6 @@ FILTERS: list[dict[str, Any]] = [
         ]
     },
 ]
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Server]:
-    yield from running_server()
-
-
-_schemas = iter(range(1, 10_000))
-
-
-@pytest.fixture
-def uri(pg: Server) -> str:
-    """A fresh schema on the module's server."""
-    return f"{pg.uri}?schema=t{next(_schemas)}"
 
 
 @pytest.fixture(scope="module")

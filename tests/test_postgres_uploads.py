@@ -9,28 +9,15 @@ embedded server cannot run (tests/pg_server.py).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pg_server import Server, run_sql, running_server
+from pg_server import run_sql
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 INGEST = FIXTURES / "ingest"
 RETRIEVAL = FIXTURES / "retrieval"
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Server]:
-    yield from running_server()
-
-
-_schemas = iter(range(1, 10_000))
-
-
-@pytest.fixture
-def uri(pg: Server) -> str:
-    return f"{pg.uri}?schema=up{next(_schemas)}"
 
 
 @pytest.fixture(autouse=True)
@@ -43,14 +30,22 @@ def _stored(uri: str) -> list[str]:
     return [str(r[0]) for r in run_sql(uri, "SELECT name FROM {s}.uploads ORDER BY name")]
 
 
-def test_uploads_go_into_the_database_and_every_server_has_them(
-    pg: Server, uri: str, tmp_path: Path
-) -> None:
+@pytest.fixture
+def built(uri: str, tmp_path: Path) -> tuple[Any, Path]:
+    """(an index of a private copy of the retrieval fixtures on a fresh schema, that copy)."""
     from qa.service import TranscriptQA
 
     corpus = tmp_path / "corpus"
     shutil.copytree(RETRIEVAL, corpus)
-    qa = TranscriptQA.build(corpus, uri, show_progress=False)
+    return TranscriptQA.build(corpus, uri, show_progress=False), corpus
+
+
+def test_uploads_go_into_the_database_and_every_server_has_them(
+    built: tuple[Any, Path], uri: str, tmp_path: Path
+) -> None:
+    from qa.service import TranscriptQA
+
+    qa, _ = built
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "empty.txt").write_bytes(b"")
@@ -79,13 +74,11 @@ def test_uploads_go_into_the_database_and_every_server_has_them(
 
 
 def test_rebuilds_and_updates_keep_uploads_and_removal_deletes_them(
-    pg: Server, uri: str, tmp_path: Path
+    built: tuple[Any, Path], uri: str
 ) -> None:
     from qa.service import TranscriptQA
 
-    corpus = tmp_path / "corpus"
-    shutil.copytree(RETRIEVAL, corpus)
-    qa = TranscriptQA.build(corpus, uri, show_progress=False)
+    qa, corpus = built
     qa.add_files([INGEST / "subtitles_voice.vtt", INGEST / "plain_basic.txt"])
     everything = {d.doc_id for d in qa.documents()}
 
