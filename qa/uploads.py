@@ -188,9 +188,9 @@ class Shelf(Protocol):
 
     def used_bytes(self) -> int: ...
 
-    def path_for(self, name: str) -> Path:
-        """The path an upload stored as `name` goes by (its stem is the document's id)."""
-        ...
+    # What the uploads' paths are under: an upload stored as `name` goes by `folder / name`
+    # (its stem is the document's id).
+    folder: Path
 
     def put(self, target: Path, data: bytes) -> None: ...
 
@@ -207,9 +207,6 @@ class FolderShelf:
 
     def used_bytes(self) -> int:
         return stored_bytes(self.index_dir)
-
-    def path_for(self, name: str) -> Path:
-        return self.folder / name
 
     def put(self, target: Path, data: bytes) -> None:
         _write(self.folder, target, data)
@@ -274,8 +271,8 @@ def store_on(
                     raise TranscriptError(shown, f"already in the index, as “{title}”")
             if len(stored) > budget:
                 raise TranscriptError(shown, refusal(shown, 0, "total").reason)
-            target = shelf.path_for(_unique_stem(stem, taken, reserve=False) + ext)
-            if target.parent != shelf.path_for("x").parent or target.name.startswith("."):
+            target = shelf.folder / (_unique_stem(stem, taken, reserve=False) + ext)
+            if target.parent != shelf.folder or target.name.startswith("."):
                 raise TranscriptError(shown, "cannot be stored under a safe name")  # never
             transcript = parse_text(target, text)  # the stem is its doc id
         except TranscriptError as exc:

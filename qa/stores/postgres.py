@@ -854,7 +854,10 @@ class PgRetriever:
             # is a document list the (doc_id, ord) index serves. A title test in SQL had no
             # index to use and read every passage row (vectors and all): 123 ms at 100k.
             titled = [self.filters.doc_ids[i] for i in sorted(self.filters.titled(title))]
-            ids = titled if ids is None else [d for d in ids if d in set(titled)]
+            if ids is not None:
+                wanted = set(titled)
+                titled = [d for d in ids if d in wanted]
+            ids = titled
             if not ids:
                 return None
         if ids is not None:
@@ -1164,6 +1167,7 @@ class _DbShelf:
 
     def __init__(self, db: Database, cur: psycopg.Cursor[Any]) -> None:
         self._taken, self._used = db.upload_usage(cur)
+        self.folder = UPLOADS_SOURCE
         self.rows: list[tuple[str, str, bytes]] = []
 
     def taken(self) -> set[str]:
@@ -1171,9 +1175,6 @@ class _DbShelf:
 
     def used_bytes(self) -> int:
         return self._used
-
-    def path_for(self, name: str) -> Path:
-        return UPLOADS_SOURCE / name
 
     def put(self, target: Path, data: bytes) -> None:
         self.rows.append((target.stem, target.name, data))
