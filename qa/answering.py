@@ -63,6 +63,7 @@ class AnswerSettings:
     min_words: int = 4  # shorter sentences ("Thank you.") are not answers on their own
     short_penalty: float = 0.2
     question_penalty: float = 0.4  # a question rarely answers a question
+    greeting_penalty: float = 0.4  # nor does "Ines Okafor, founder of Kelpwork, welcome."
     max_quote_words: int = 80
     threshold: float = 0.45  # abstain when no sentence has this much support (see `support`)
     runner_up: float = 0.8  # further quotes must score at least this share of the best
@@ -111,6 +112,7 @@ class Candidate:
     passage: float = 0.0  # 1 / (1 + rank of its passage)
     words: int = 0
     asks: bool = False  # the sentence is itself a question
+    greets: bool = False  # the sentence is a greeting or an introduction (see `greets`)
     boosted: bool = False  # in a document of the previous answer (follow-ups)
     title: float = 0.0  # share of the question's topic stems in the title of its event
     reply: float = 0.0  # opens a reply to a question like ours ("How's the duck?" → "Fine.")
@@ -476,6 +478,7 @@ def candidates(
         c.passage = 1.0 / (1.0 + c.hit_rank)
         c.words = word_count(c.text)
         c.asks = c.text.rstrip().endswith("?")
+        c.greets = greets(c.text)
         c.boosted = c.hit.passage.doc_id in boost
     return found
 
@@ -668,10 +671,27 @@ def _question_replies(
         yield key, reply_key
 
 
+HAND_OVER_WORDS = 3  # "Ms Thorne.", "Tariq, please.": the floor handed to who answers
+
+
 def _asks(qa: Searchable, p: Passage) -> bool:
-    """The passage ends its turn with a question."""
-    turn = qa.transcript(p.doc_id).turns[p.turn]
-    return p.end >= turn.end and p.text.rstrip().rstrip("\"'”’)").endswith("?")
+    """The passage ends its turn with a question, or with a question and then a short
+    hand-over that names the next speaker ("… most important? Ms Thorne.")."""
+    transcript = qa.transcript(p.doc_id)
+    turn = transcript.turns[p.turn]
+    if p.end < turn.end:
+        return False
+    spans = sentence_spans(p.text)[-2:]
+    ends = [p.text[a:b].rstrip().rstrip("\"'”’)") for a, b in spans]
+    if ends and ends[-1].endswith("?"):
+        return True
+    if len(ends) < 2 or not ends[0].endswith("?") or word_count(ends[1]) > HAND_OVER_WORDS:
+        return False
+    if p.turn + 1 >= len(transcript.turns):
+        return False
+    answerer = transcript.turns[p.turn + 1].speaker or ""
+    names = {w.lower() for w in re.findall(r"[^\W\d_]{3,}", answerer)}
+    return any(w.lower() in names for w in re.findall(r"[^\W\d_]{3,}", ends[1]))
 
 
 def question_vector(qa: Searchable, query: Query) -> np.ndarray:
@@ -770,6 +790,24 @@ def support(c: Candidate, settings: AnswerSettings = DEFAULT_SETTINGS) -> float:
     return settings.w_dense * max(c.dense, c.reply) + settings.w_lexical * c.lexical
 
 
+_GREETING = re.compile(
+    r"\b(?:welcome|good\s+(?:morning|afternoon|evening)|hello|thank\s+you|thanks)\b", re.IGNORECASE
+)
+GREETING_WORDS = 15
+
+
+def greets(sentence: str) -> bool:
+    """A short sentence that greets, thanks or welcomes someone and states no figure: the
+    floor handed over ("X, founder of Y, welcome."), not what anyone came to say. It shares
+    the names of the person and the firm with questions about them, so it would otherwise
+    lead their answers."""
+    return (
+        word_count(sentence) <= GREETING_WORDS
+        and _GREETING.search(sentence) is not None
+        and not any(ch.isdigit() for ch in sentence)
+    )
+
+
 def rank(found: list[Candidate], settings: AnswerSettings = DEFAULT_SETTINGS) -> list[Candidate]:
     """Score candidates with the weights in `settings`, best first."""
     for c in found:
@@ -782,6 +820,7 @@ def rank(found: list[Candidate], settings: AnswerSettings = DEFAULT_SETTINGS) ->
             + (settings.w_boost_doc if c.boosted else 0.0)
             - (settings.short_penalty if c.words < settings.min_words else 0.0)
             - (settings.question_penalty if c.asks else 0.0)
+            - (settings.greeting_penalty if c.greets else 0.0)
         )
     return sorted(found, key=lambda c: -c.score)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -337,3 +338,81 @@ def test_a_request_for_what_was_said_does_not_lift_a_reply_to_a_related_question
     assert not ask(question).quotes[0].text.startswith("I am not 75")
     monkeypatch.setattr(answering, "_ASKS_FOR_STATEMENTS", re.compile(r"(?!)"))
     assert ask(question).quotes[0].text.startswith("I am not 75")  # the guard does it
+
+
+def _hearing() -> list:
+    return [
+        make_transcript(
+            "hearing",
+            "Transport Committee",
+            dt.date(2023, 11, 22),
+            [
+                (
+                    "Olwen Pryce",
+                    "I'd like to ask each of you the same question, briefly. What is the single "
+                    "most important thing this committee could do? Ms Thorne.",
+                ),
+                (
+                    "Rebecca Thorne",
+                    "Write to the minister and back the business case for the line.",
+                ),
+                ("Olwen Pryce", "Is it too late for that? No."),
+                ("Martin Ekwueme", "It is not too late, the decision is due in the spring."),
+            ],
+        )
+    ]
+
+
+def test_a_question_handed_to_the_next_speaker_asks_and_a_bare_no_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "… could do? Ms Thorne." ends in a hand-over naming who answers, so the turn asks (and
+    its reply leads); "… too late for that? No." answers itself: no one is handed the floor."""
+    from qa.answering import _asks
+
+    qa = FakeQA(_hearing())
+    first = next(p for p in qa.passages if p.turn == 0)
+    third = next(p for p in qa.passages if p.turn == 2)
+    assert _asks(qa, first)
+    assert not _asks(qa, third)
+    question = "What is the single most important thing the committee could do?"
+    assert answer(qa, question).quotes[0].speaker == "Rebecca Thorne"
+    from qa import answering
+
+    monkeypatch.setattr(answering, "HAND_OVER_WORDS", 0)
+    assert answer(qa, question).quotes[0].speaker == "Olwen Pryce"  # the hand-over does it
+
+
+def test_a_greeting_does_not_lead_the_answer_about_whom_it_welcomes() -> None:
+    """The host's "Ines Okafor, founder of Kelpwork, welcome." shares the guest's and the
+    firm's names with every question about them, but answers none of them."""
+    from qa.answering import greets
+
+    assert greets("Ines Okafor, founder and chief executive of Kelpwork, welcome.")
+    assert greets("Good morning, and welcome to this session of the Transport Committee.")
+    assert not greets("Thank you for the 3 million crowns, which paid for sixty drivers.")
+    assert not greets("The welcome centre at the port will open in June, with a café and a shop.")
+    podcast = [
+        make_transcript(
+            "podcast",
+            "The Long Table",
+            dt.date(2022, 9, 14),
+            [
+                (
+                    "Maya Lindqvist",
+                    "Ines Okafor, founder and chief executive of Kelpwork, welcome.",
+                ),
+                ("Ines Okafor", "Thank you, Maya. It is lovely to be here."),
+                ("Maya Lindqvist", "Who bought the first bags?"),
+                (
+                    "Ines Okafor",
+                    "Kelpwork's first customer was a bakery chain with fourteen shops.",
+                ),
+            ],
+        )
+    ]
+    question = "Who was the first customer of Kelpwork, Ines Okafor?"
+    settings = AnswerSettings(figures=False)
+    assert answer(FakeQA(podcast), question, settings=settings).quotes[0].turn == 3
+    unpenalised = replace(settings, greeting_penalty=0.0)
+    assert answer(FakeQA(podcast), question, settings=unpenalised).quotes[0].turn != 3
