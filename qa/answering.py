@@ -645,11 +645,33 @@ def _lift_replies(
     qa: Searchable, focus: dict[tuple[str, int], Candidate], scores: dict[tuple[str, int], float]
 ) -> None:
     """A question that matches puts its reply first: the reply gets at least the question's
-    passage score, and the question falls below its reply."""
+    passage score, and the question falls below its reply. Only when the question itself
+    matches: in "… belt's too tight, got to change the belt. Did I turn the fish? … Am I out
+    of control?" a question about the belt is answered by the turn, not by the reply."""
     for key, reply_key in _question_replies(qa, focus):
+        if not _in_the_question(qa, focus[key]):
+            continue  # it matched on what the speaker said before asking
         asked, replied = scores[key], scores[reply_key]
         scores[reply_key] = max(asked, replied)
         scores[key] = min(asked, replied) - 1.0  # clear of the sentence-score tie-break
+
+
+def _in_the_question(qa: Searchable, c: Candidate) -> bool:
+    """The sentence is its turn's last question or the one just before it (what sets it up)."""
+    if c.asks:
+        return True
+    transcript = qa.transcript(c.hit.passage.doc_id)
+    turn = transcript.turns[c.hit.passage.turn]
+    spans = sentence_spans(transcript.text[turn.start : turn.end], turn.start)
+    asking = [
+        i
+        for i, (a, b) in enumerate(spans)
+        if transcript.text[a:b].rstrip().rstrip("\"'”’)").endswith("?")
+    ]
+    if not asking:
+        return True
+    at = next((i for i, (a, b) in enumerate(spans) if a <= c.start < b), 0)
+    return at >= asking[-1] - 1
 
 
 def _question_replies(

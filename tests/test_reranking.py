@@ -416,3 +416,32 @@ def test_a_greeting_does_not_lead_the_answer_about_whom_it_welcomes() -> None:
     assert answer(FakeQA(podcast), question, settings=settings).quotes[0].turn == 3
     unpenalised = replace(settings, greeting_penalty=0.0)
     assert answer(FakeQA(podcast), question, settings=unpenalised).quotes[0].turn != 3
+
+
+def test_a_turn_that_matches_before_its_question_answers_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Monica's turn says the belt is too tight and then asks "Am I out of control?": a
+    question about the belt is answered by her turn, not by Rachel's reply to her question."""
+    from qa import answering
+
+    talk = [
+        make_transcript(
+            "flat",
+            "Monica's flat",
+            dt.date(1995, 5, 4),
+            [
+                (
+                    "Monica Geller",
+                    "Windows are clean, candles are lit. Uh, the belt is too tight, got to change "
+                    "the belt. Did I turn the fish? No, because I made lasagne. Am I out of control?",
+                ),
+                ("Rachel Green", "Just a touch. Mon, I do not understand what is going on."),
+            ],
+        )
+    ]
+    question = "Why does Monica have to change her belt?"
+    settings = AnswerSettings(figures=False)
+    assert answer(FakeQA(talk), question, settings=settings).quotes[0].speaker == "Monica Geller"
+    monkeypatch.setattr(answering, "_in_the_question", lambda qa, c: True)
+    assert answer(FakeQA(talk), question, settings=settings).quotes[0].speaker == "Rachel Green"
