@@ -54,8 +54,10 @@ class CorpusLoad:
 # it per document and re-reads files parsed by older rules (their vectors are reused when the
 # indexed text is the same). 2: generic labels ("Question") are no longer speakers. 3: a title
 # or date the file lacks comes from its name (2025-02-03_podcast.vtt); links (URL:, "url",
-# WebVTT NOTE) and subtitle cue spans are kept.
-PARSER_VERSION = 3
+# WebVTT NOTE) and subtitle cue spans are kept. 4: "Novelist Nadia Fairweather" beside "Nadia
+# Fairweather" is split there; "Audience member Leo Brannigan" is Leo Brannigan; a role ends
+# before "Dr", "Mr" (Chief Executive Dr Owen Mardell: Chief Executive).
+PARSER_VERSION = 4
 
 
 def read_text(path: str | Path) -> str:

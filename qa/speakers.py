@@ -64,6 +64,8 @@ CONNECTORS = _words(
     "of the and for on in at to with de von van der den al el bin ibn da di du des la le y"
 )
 NAME_PARTICLES = _words("de von van der den al el bin ibn da di du des la le dos das ter")
+# Forms of address that sit between a title and a name; they belong to neither.
+HONORIFICS = _words("dr mr mrs ms miss mx prof sir dame lord lady rev cllr")
 
 # A word that, in lowercase, shows the "label" is really a clause ("The answer is simple: …").
 _CLAUSE_WORDS = _words(
@@ -258,7 +260,10 @@ def split_label(
 
     def cut(k: int) -> SpeakerLabel:
         name = " ".join(words[len(words) - k :])
-        role = " ".join(words[: len(words) - k]).rstrip(",").strip() or None
+        title = words[: len(words) - k]
+        while len(title) > 1 and title[-1].casefold().rstrip(".") in HONORIFICS:
+            title = title[:-1]  # "Chief Executive Dr Owen Mardell": the role is Chief Executive
+        role = " ".join(title).rstrip(",").strip() or None
         return SpeakerLabel(label, name, role, retranslated, False)
 
     folded = [w.casefold() for w in words]
@@ -266,7 +271,19 @@ def split_label(
         pw = sorted(w.casefold() for w in person.split())
         if 2 <= len(pw) <= len(words) and sorted(folded[len(words) - len(pw) :]) == pw:
             return cut(len(pw))
-    for name in sorted(set(known_names), key=lambda n: -len(n.split())):
+    known = sorted(set(known_names), key=lambda n: -len(n.split()))
+    for name in known:
+        # A full name that another label of the document ends with: "Novelist Nadia
+        # Fairweather" beside "Nadia Fairweather". Not a particle surname ("Le Pen" beside
+        # "Marine Le Pen"), and not the label itself (tried next).
+        nw = [w.casefold() for w in name.split()]
+        if (
+            2 <= len(nw) < len(words)
+            and nw[0] not in NAME_PARTICLES
+            and folded[len(words) - len(nw) :] == nw
+        ):
+            return cut(len(nw))
+    for name in known:
         nw = [w.casefold() for w in name.split()]
         if len(nw) >= 2 and len(nw) <= len(words) and folded[len(words) - len(nw) :] == nw:
             return cut(len(nw))
@@ -509,10 +526,34 @@ def _is_outlet_name(words: list[str]) -> bool:
     return any(w.lower() in _MEDIA_WORDS or (w.isupper() and len(w) > 1) for w in bare)
 
 
+def _named_in_label(core: str) -> tuple[str, str] | None:
+    """(name, role) of a generic label that names its speaker at the end: "Audience member
+    Leo Brannigan" is Leo Brannigan, an audience member. "Question from the Financial Times"
+    names an outlet, and "Question from Khabarovsk" a place, not a person."""
+    words = core.split()
+    for size in (4, 3, 2):
+        if len(words) <= size:
+            continue
+        tail, head = words[-size:], words[:-size]
+        name = _self_name(tail)
+        if name is None or _is_outlet_name(tail):
+            continue
+        if not all(w.lower() in GENERIC_HEADS | GENERIC_ROLES | _GENERIC_TAIL for w in head):
+            continue  # the words before the name must all be the generic kind
+        if head[-1].lower() in ("from", "of", "the", "in", "at", "to", "on"):
+            continue  # "Question from Lucy Tran": could be an organisation or a place
+        return name, generic_role(" ".join(head))
+    return None
+
+
 def generic_speaker(label: str, text: str) -> tuple[str | None, str]:
     """(speaker, role) of a turn with a generic label: the questioner's own name and outlet
     when they give them, else no speaker and what the turn is ("question from the floor")."""
-    head = (generic_name(label) or label).split()[0].lower().strip(",")
+    core = generic_name(label) or label
+    head = core.split()[0].lower().strip(",")
+    named = _named_in_label(core)
+    if named is not None:
+        return named
     if head in _FLOOR_HEADS:
         found = self_introduction(text)
         if found:

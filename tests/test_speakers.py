@@ -429,3 +429,39 @@ def test_an_alias_file_can_name_a_generic_label(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("Question: Why now?\nAnn Lee: Because.\n")
     t = load_transcript(tmp_path / "a.txt", aliases={"Press pool": ["Question"]})
     assert t.turns[0].speaker == "Press pool"
+
+
+def test_a_title_before_a_name_the_document_also_uses_bare_is_split_there() -> None:
+    """ "Novelist Nadia Fairweather" and later "Nadia Fairweather": one person, a novelist.
+    A particle surname is not such a name: "Le Pen" beside "Marine Le Pen" keeps her whole."""
+    names = canonical_map_for_document(
+        ["Novelist Nadia Fairweather", "Nadia Fairweather", "Marine Le Pen", "Le Pen"]
+    )
+    assert names["Novelist Nadia Fairweather"].name == "Nadia Fairweather"
+    assert names["Novelist Nadia Fairweather"].role == "Novelist"
+    assert names["Marine Le Pen"].name == "Marine Le Pen"
+    assert names["Marine Le Pen"].role is None
+
+
+def test_a_form_of_address_belongs_to_neither_the_role_nor_the_name() -> None:
+    label = split_label("Chief Executive Dr Owen Mardell")
+    assert (label.name, label.role) == ("Owen Mardell", "Chief Executive")
+    label = split_label("Medical Director Dr Priti Ganguly")
+    assert (label.name, label.role) == ("Priti Ganguly", "Medical Director")
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("Audience member Leo Brannigan", ("Leo Brannigan", "audience member")),
+        ("Question from the Financial Times", (None, "question from the Financial Times")),
+        ("Question from Khabarovsk", (None, "question from Khabarovsk")),
+        ("Audience member", (None, "audience member")),
+    ],
+)
+def test_a_generic_label_that_ends_in_a_name_is_that_person(
+    label: str, expected: tuple[str | None, str]
+) -> None:
+    """The turn's own words do not introduce anyone ("Thanks. Do you read your reviews?"), but
+    the label names them."""
+    assert generic_speaker(label, "Thanks. Do you read your reviews?") == expected
