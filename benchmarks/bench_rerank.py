@@ -7,6 +7,10 @@
 Sets (none of them trained on; see training/splits.py):
 - `corpus`: tests/data/corpus_questions.jsonl over corpus/;
 - `devset`: tests/data/devset_questions.jsonl over tests/data/devset/ (chat history, abstain);
+- `checkset`: tests/data/checkset_questions.jsonl over tests/data/checkset/: four more
+  transcripts (one per format but SRT) and 48 questions of the dev set's kinds, written on
+  2026-12-03 by someone who did not run the system on them, to measure what the rules tuned on
+  the dev set do on transcripts they were not tuned on;
 - `friendsqa`: FriendsQA tune, the held-out half of the scenes, asked within their scene;
 - `qmsum`: QMSum val specific questions within their meeting;
 - `kremlin`: tests/data/kremlin_dev_questions.jsonl over the whole Kremlin index, and the
@@ -77,6 +81,11 @@ def load_set(name: str, cache: Path) -> tuple[Any, list[EvalQuestion]]:
         qa = bench_answer.open_or_build("devset", DATA / "devset", cache / "devset-index")
         qa.update([DATA / "devset"], show_progress=False)
         return qa, load_questions(DATA / "devset_questions.jsonl")
+    if name == "checkset":
+        folder = DATA / "checkset"
+        qa = bench_answer.open_or_build("checkset", folder, cache / "checkset-index")
+        qa.update([folder], show_progress=False)
+        return qa, load_questions(DATA / "checkset_questions.jsonl")
     if name == "friendsqa":
         qa, questions = bench_answer.friendsqa_index(cache)
         return qa, [q for q in questions if friendsqa_held_out(q.doc_id or "")]
@@ -222,7 +231,7 @@ def calibrate(cache: Path, per_set: int, seed: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sets = ["corpus", "devset", "friendsqa", "qmsum", "kremlin"]
+    sets = ["corpus", "devset", "checkset", "friendsqa", "qmsum", "kremlin"]
     parser.add_argument("--only", choices=sets, action="append")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--limit", type=int, help="first N questions per set (quick runs)")
