@@ -56,7 +56,8 @@ class CorpusLoad:
 # or date the file lacks comes from its name (2025-02-03_podcast.vtt); links (URL:, "url",
 # WebVTT NOTE) and subtitle cue spans are kept. 4: "Novelist Nadia Fairweather" beside "Nadia
 # Fairweather" is split there; "Audience member Leo Brannigan" is Leo Brannigan; a role ends
-# before "Dr", "Mr" (Chief Executive Dr Owen Mardell: Chief Executive).
+# before "Dr", "Mr" (Chief Executive Dr Owen Mardell: Chief Executive); subtitles: ">>" and
+# dialogue dashes start new voices, captions naming no one are indexed.
 PARSER_VERSION = 4
 
 

@@ -84,9 +84,40 @@ def test_malformed_srt(tmp_path: Path, content: str, line: int, match: str) -> N
     assert err.value.line == line
 
 
-def test_no_speakers_is_an_error(fixtures_dir: Path) -> None:
-    with pytest.raises(TranscriptError, match="no speakers"):
-        load_transcript(fixtures_dir / "ingest" / "subtitles_no_speakers.srt")
+def test_subtitles_that_name_no_one_are_one_unnamed_voice(fixtures_dir: Path) -> None:
+    """Automatic captions name no speaker: still indexed, quoted by title, date and time."""
+    t = load_transcript(fixtures_dir / "ingest" / "subtitles_no_speakers.srt")
+    assert [(x.speaker, x.text) for x in t.turns] == [
+        (None, "Welcome to the show. today we talk about bridges.")
+    ]
+    assert (t.turns[0].time_start, t.turns[0].time_end) == (0.5, 5.0)
+
+
+def test_caption_marks_and_dialogue_dashes_start_new_voices(tmp_path: Path) -> None:
+    """ ">> TED BRAY:" opens a caption's new speaker, even mid-cue; two dialogue dashes are two
+    voices; several `<v>` tags in one cue are several turns; a lone dash is punctuation."""
+    path = tmp_path / "2024-03-05_council_budget.srt"
+    path.write_text(
+        "1\n00:00:01,000 --> 00:00:04,000\nMAYOR JANE OKORO: Where will the money come\n"
+        "from? >> TED BRAY: Half from reserves.\n\n"
+        "2\n00:00:04,100 --> 00:00:06,000\n>> JANE OKORO: And the rest\n- from a grant.\n\n"
+        "3\n00:00:06,100 --> 00:00:08,000\n- When does it open?\n- In the spring.\n",
+        encoding="utf-8",
+    )
+    t = load_transcript(path)
+    assert [(x.speaker, t.text[x.start : x.end]) for x in t.turns] == [
+        ("Jane Okoro", "Where will the money come from?"),
+        ("Ted Bray", "Half from reserves."),
+        ("Jane Okoro", "And the rest - from a grant."),
+        (None, "When does it open?"),
+        (None, "In the spring."),
+    ]
+    vtt = tmp_path / "talk.vtt"
+    vtt.write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Ann Lee>Is it late?</v>\n<v Bob Stone>No.\n",
+        encoding="utf-8",
+    )
+    assert [x.speaker for x in load_transcript(vtt).turns] == ["Ann Lee", "Bob Stone"]
 
 
 def test_header_only_vtt_is_an_error(tmp_path: Path) -> None:

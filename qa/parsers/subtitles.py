@@ -1,7 +1,9 @@
 """WebVTT and SRT subtitles.
 
-Speakers come from `<v Name>` voice tags or a `Name: ` prefix; a cue without either continues
-the previous speaker. Consecutive cues of one speaker merge into one turn that keeps the first
+Speakers come from `<v Name>` voice tags or a `Name: ` prefix (after a caption's ">>" or a
+dialogue dash, which also start a new voice inside a cue); a cue without either continues the
+previous speaker. Subtitles that name no one (automatic captions) are one unnamed voice: their
+quotes are cited by title, date and time. Consecutive cues of one speaker merge into one turn that keeps the first
 cue's start and the last cue's end time (seconds). Markup (`<i>`, `<c.x>`, timestamps inside
 cues, entities) is removed: `Transcript.text` is a plain rendering, one `Speaker: text` line
 per turn, so quotes never carry markup. Metadata may be given as `Key: value` lines in the
@@ -65,19 +67,45 @@ def _clean(text: str) -> str:
     return " ".join(html.unescape(TAG_RE.sub("", text)).split())
 
 
-def _cue_text(lines: list[str]) -> tuple[str | None, str]:
+# A new voice inside a cue: a caption's ">>" (at a line start or mid-line) or a dialogue dash
+# opening a line ("- Where from?\n- Reserves.").
+_CHANGE_RE = re.compile(r"(?:^|\n)\s*(?:>>|-\s)|\s>>\s")
+
+
+def _cue_segments(lines: list[str]) -> list[tuple[str | None, str, bool]]:
+    """(speaker, text, changed) for each voice of a cue: `<v Name>` tags, `Name: ` prefixes
+    (after an optional ">>" or "-"), and ">>"/dash turns with no name (`changed`: a new,
+    unnamed speaker, not the previous one continuing)."""
     raw = "\n".join(lines)
-    speaker = None
-    voice = VOICE_RE.search(raw)
-    if voice:
-        speaker = " ".join(voice.group(1).split())
-    text = _clean(raw)
-    if speaker is None:
+    voices = list(VOICE_RE.finditer(raw))
+    if voices:
+        parts = [
+            (m.group(1), raw[m.end() : n.start() if n else len(raw)])
+            for m, n in zip(voices, [*voices[1:], None], strict=True)
+        ]
+        head = _clean(raw[: voices[0].start()])
+        out = [(None, head, False)] if head else []
+        return out + [(" ".join(v.split()), _clean(t), True) for v, t in parts if _clean(t)]
+    marks = list(_CHANGE_RE.finditer(raw))
+    dashes = sum(1 for m in marks if m.group().strip().startswith("-"))
+    if dashes < 2:  # one dash is punctuation ("- and then"), not a second voice
+        marks = [m for m in marks if ">>" in m.group()]
+    cuts = [0, *(m.start() for m in marks), len(raw)]
+    out: list[tuple[str | None, str, bool]] = []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        chunk = raw[a:b]
+        changed = bool(_CHANGE_RE.match(chunk)) or (a > 0)
+        text = _clean(re.sub(r"^\s*(?:>>|-)\s*", "", chunk))
+        if not text:
+            continue
+        speaker = None
         m = PREFIX_RE.match(text)
         if m and looks_like_label(m.group(1), max_words=8):
             speaker = m.group(1).strip()
             text = text[m.end() :]
-    return speaker, text
+        if text:
+            out.append((speaker, text, changed or speaker is not None))
+    return out
 
 
 def parse(path: str | Path, text: str) -> Transcript:
@@ -133,23 +161,17 @@ def parse(path: str | Path, text: str) -> Transcript:
             raise TranscriptError(
                 path, "malformed cue: end time before start time", block_start + timing_at + 1
             )
-        speaker, body = _cue_text(block[timing_at + 1 :])
-        if not body:
-            continue
-        if speaker is None and cues:
-            speaker = cues[-1].speaker
-        if cues and cues[-1].speaker == speaker:
-            cues[-1].text += " " + body
-            cues[-1].end = end
-            cues[-1].parts.append((body, start, end))
-        else:
-            cues.append(_Cue(speaker, body, start, end, [(body, start, end)]))
+        for speaker, body, changed in _cue_segments(block[timing_at + 1 :]):
+            if speaker is None and not changed and cues:
+                speaker = cues[-1].speaker  # the same voice goes on
+            if cues and cues[-1].speaker == speaker and not (changed and speaker is None):
+                cues[-1].text += " " + body
+                cues[-1].end = end
+                cues[-1].parts.append((body, start, end))
+            else:
+                cues.append(_Cue(speaker, body, start, end, [(body, start, end)]))
     if not cues:
         raise TranscriptError(path, "no subtitle cues found: expected timed cues after the header")
-    if not any(c.speaker for c in cues):
-        raise TranscriptError(
-            path, "no speakers found: expected '<v Name>' voice tags or 'Name: ' prefixes in cues"
-        )
     rendered, spans = render_turns((c.speaker, c.text) for c in cues)
     raw = [RawTurn(c.speaker, s, e, c.start, c.end) for c, (s, e) in zip(cues, spans, strict=True)]
     timed: list[Cue] = []
