@@ -92,3 +92,25 @@ def test_header_without_blank_line_and_note_lines(tmp_path: Path) -> None:
         ("Ann Lee", "We start.\nNote: the clock was wrong."),
         ("Ben Cho", "Agreed."),
     ]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["[00:00:01] Jane Okoro: Good evening.", "[00:01:05] Ted Bray: Where from?"],
+        ["00:00:01 Jane Okoro: Good evening.", "00:01:05 Ted Bray: Where from?"],
+        ["Jane Okoro (00:00:01): Good evening.", "Ted Bray (1:05): Where from?"],
+        ["Jane Okoro  0:01", "Good evening.", "", "Ted Bray  1:05", "Where from?"],
+    ],
+)
+def test_exports_with_times_keep_speakers_and_times(tmp_path: Path, lines: list[str]) -> None:
+    """Zoom, Otter and Rev exports put a clock before the label, after it, or beside the name
+    on a line of its own: the speakers and the words are found, and the turn keeps the time."""
+    path = tmp_path / "2024-03-05_budget.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    t = load_transcript(path)
+    assert [(x.speaker, t.text[x.start : x.end]) for x in t.turns] == [
+        ("Jane Okoro", "Good evening."),
+        ("Ted Bray", "Where from?"),
+    ]
+    assert [(x.time_start, x.time_end) for x in t.turns] == [(1.0, 65.0), (65.0, None)]

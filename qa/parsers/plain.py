@@ -15,7 +15,10 @@ Without a `Title:` or `Date:`, a file name like `2023-06-02_strike_mediation.txt
 (`_common.filename_metadata`). A `URL:` (absolute http/https) is where citations link.
 
 `Transcript.text` is the decoded file; a turn runs from after `Label: ` to the end of its last
-line. Lines before the first label are narrative (speaker None). A file with no speaker label
+line. Lines before the first label are narrative (speaker None). Exports with times are read
+too: a clock before the label ("[00:12:31] Jane Okoro: …"), after it ("Jane Okoro (00:12:31):
+…"), or a name and a clock alone on a line with the words below (Otter, Zoom); the turn keeps
+that time (and runs until the next turn's). A file with no speaker label
 at all is rejected: without speakers it is not a transcript this format can cite.
 """
 
@@ -48,16 +51,42 @@ HEADER_KEYS = {
 }
 _HEADER_RE = re.compile(r"^([A-Za-z]+):[ \t]*(.*)$")
 LABEL_RE = re.compile(r"^[ \t]*([^:\n]{1,120}?):(?:[ \t]+|$)")
+_CLOCK = r"(\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,]\d{1,3})?"
+# "[00:12:31] Jane Okoro: …", "00:12:31 Jane Okoro: …", "(12:31) - Jane Okoro: …"
+_LEADING_TIME = re.compile(rf"^[ \t]*[\[(]?{_CLOCK}[\])]?[ \t]*(?:[-–|][ \t]*)?(?=\S)")
+# "Jane Okoro (00:12:31): …", "Jane Okoro [12:31]: …", "Jane Okoro 12:31: …"
+_LABEL_TIME = re.compile(rf"^([^:\n]{{1,120}}?)[ \t]+[\[(]?{_CLOCK}[\])]?:(?:[ \t]+|$)")
+# Otter and Zoom exports: "Jane Okoro  0:05" alone on a line, the words on the lines after.
+_NAME_LINE = re.compile(rf"^[ \t]*([^:\n\d][^:\n]{{0,80}}?)[ \t]+{_CLOCK}[ \t]*$")
 
 
-def _label(line: str) -> tuple[str, int] | None:
-    m = LABEL_RE.match(line)
+def _seconds(match: re.Match[str], first: int) -> float:
+    """A clock's seconds: h:mm:ss, or m:ss when it has two parts."""
+    a, b, c = (match.group(first + i) for i in range(3))
+    return float(int(a) * 3600 + int(b) * 60 + int(c) if c is not None else int(a) * 60 + int(b))
+
+
+def _label(line: str) -> tuple[str, int, float | None] | None:
+    """The speaker label a line opens with, where its words start, and the time it gives."""
+    when = None
+    skip = 0
+    lead = _LEADING_TIME.match(line)
+    if lead:
+        when, skip = _seconds(lead, 1), lead.end()
+    rest = line[skip:]
+    timed = _LABEL_TIME.match(rest)
+    if timed and looks_like_label(timed.group(1).strip(), max_words=12):
+        return timed.group(1).strip(), skip + timed.end(), _seconds(timed, 2)
+    m = LABEL_RE.match(rest)
     if not m:
+        alone = _NAME_LINE.match(line)
+        if alone and looks_like_label(alone.group(1).strip(), max_words=8):
+            return alone.group(1).strip(), len(line), _seconds(alone, 2)
         return None
     label = m.group(1).strip()
     if not label or not looks_like_label(label, max_words=12):
         return None
-    return label, m.end()
+    return label, skip + m.end(), when
 
 
 def sniff(path: str | Path, head: str) -> bool:
@@ -105,15 +134,15 @@ def parse(path: str | Path, text: str) -> Transcript:
         base = offsets[k]
         found = _label(line)
         if found:
-            label, cut = found
+            label, cut, when = found
             if current is not None and current.end > current.start:
                 raw.append(current)
             body = line[cut:].rstrip()
             start = base + cut
             current = (
-                RawTurn(label, start, start + len(body))
+                RawTurn(label, start, start + len(body), when)
                 if body
-                else RawTurn(label, base + len(line) + 1, base + len(line) + 1)
+                else RawTurn(label, base + len(line) + 1, base + len(line) + 1, when)
             )
             continue
         stripped = line.strip()
@@ -127,6 +156,9 @@ def parse(path: str | Path, text: str) -> Transcript:
             current.end = end
     if current is not None and current.end > current.start:
         raw.append(current)
+    for turn, after in zip(raw, raw[1:], strict=False):
+        if turn.time_start is not None and after.time_start is not None:
+            turn.time_end = after.time_start  # a turn lasts until the next one starts
     if not any(r.label for r in raw):
         raise TranscriptError(
             path,
