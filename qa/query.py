@@ -596,7 +596,24 @@ _RELATIVE = re.compile(
     r"(?P<n>\d+\s+|two\s+|three\s+|few\s+)?(?P<unit>year|month|week)s?\b",
     re.IGNORECASE,
 )
-_NUMBERS = {"two": 2, "three": 3, "few": 3}
+_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "few": 3}
+# "two years ago", "a month ago": that calendar year or month, counted back from the corpus's
+# last date (a week: the seven days around then).
+_AGO = re.compile(
+    r"\b(?P<n>an?|one|two|three|four|five|\d+)\s+(?P<unit>year|month|week)s?\s+ago\b",
+    re.IGNORECASE,
+)
+# "last March": the latest March before the corpus's last month. ("in March" alone is left
+# alone: "Will the ban end in May?" asks about May, not about what was said then.)
+_LAST_MONTH = re.compile(
+    rf"\b(?:last|this\s+past)\s+(?P<m>{_MONTHS})(?![\w-])(?!\s*,?\s*\d)", re.IGNORECASE
+)
+_MONTH_NUMBER = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -704,6 +721,8 @@ def parse_dates(question: str, latest: dt.date | None = None) -> DateFilter | No
 
 
 def _parse_dates(question: str, latest: dt.date | None) -> DateFilter | None:
+    # "mid-2023", "early-2024": the year (same length, so spans still point into the question).
+    question = re.sub(r"\b(mid|early|late)-(?=(?:19|20)\d\d\b)", r"\1 ", question, flags=re.I)
     match = _LAST_OF_CORPUS.search(question)
     if match and latest is not None:
         n = _count(match.group("n"))
@@ -737,6 +756,10 @@ def _parse_dates(question: str, latest: dt.date | None) -> DateFilter | None:
         if prep in ("until", "till", "through", "by"):
             return DateFilter(None, last, span)
         return DateFilter(first, last, span)
+    if latest is not None:
+        found = _ago_or_month(question, latest)
+        if found is not None:
+            return found
     match = _RELATIVE.search(question)
     if match and latest is not None:
         which, unit = match.group("which").lower(), match.group("unit").lower()
@@ -756,6 +779,28 @@ def _parse_dates(question: str, latest: dt.date | None) -> DateFilter | None:
                 first = _shift_months(latest.replace(day=1), -1)
                 return DateFilter(first, _month_end(first), match.span())
         return DateFilter(_ago(latest, unit, n), latest, match.span())
+    return None
+
+
+def _ago_or_month(question: str, latest: dt.date) -> DateFilter | None:
+    """ "two years ago" and "last March": periods named against the corpus's last date."""
+    match = _AGO.search(question)
+    if match:
+        n, unit = _count(match.group("n")), match.group("unit").lower()
+        if unit == "year":
+            year = latest.year - n
+            return DateFilter(dt.date(year, 1, 1), dt.date(year, 12, 31), match.span())
+        if unit == "month":
+            first = _shift_months(latest.replace(day=1), -n)
+            return DateFilter(first, _month_end(first), match.span())
+        mid = latest - dt.timedelta(weeks=n)
+        return DateFilter(mid - dt.timedelta(days=3), mid + dt.timedelta(days=3), match.span())
+    match = _LAST_MONTH.search(question)
+    if match and match.group("m") != "may":  # "the last may be the best": the verb
+        month = _MONTH_NUMBER[match.group("m").lower().rstrip(".")[:3]]
+        year = latest.year if month < latest.month else latest.year - 1
+        first = dt.date(year, month, 1)
+        return DateFilter(first, _month_end(first), match.span())
     return None
 
 

@@ -79,12 +79,23 @@ def test_caller_filters_win_over_the_question(names: SpeakerNames) -> None:
         ("this year", dt.date(2020, 1, 1), LATEST),
         ("in the last year of the corpus", dt.date(2019, 3, 2), LATEST),
         ("in the past 2 years", dt.date(2018, 3, 2), LATEST),
+        ("two years ago", dt.date(2018, 1, 1), dt.date(2018, 12, 31)),
+        ("a month ago", dt.date(2020, 2, 1), dt.date(2020, 2, 29)),
+        ("last March", dt.date(2019, 3, 1), dt.date(2019, 3, 31)),  # the corpus ends in March
+        ("last January", dt.date(2020, 1, 1), dt.date(2020, 1, 31)),
+        ("in mid-2017", dt.date(2017, 1, 1), dt.date(2017, 12, 31)),
     ],
 )
 def test_time_phrases_become_date_ranges(phrase: str, since, until) -> None:
     found = parse_dates(f"What was said about oil {phrase}?", LATEST)
     assert found is not None
     assert (found.since, found.until) == (since, until)
+
+
+def test_a_month_alone_is_what_is_asked_about_not_when_it_was_said() -> None:
+    """ "Will the ban end in May?" is about May; "the last may be the best" has no month."""
+    assert parse_dates("Will the ban end in May?", LATEST) is None
+    assert parse_dates("Which of the plans is best? I think the last may be.", LATEST) is None
 
 
 def test_relative_dates_are_relative_to_the_corpus_end() -> None:
