@@ -85,10 +85,10 @@ def test_malformed_srt(tmp_path: Path, content: str, line: int, match: str) -> N
 
 
 def test_subtitles_that_name_no_one_are_one_unnamed_voice(fixtures_dir: Path) -> None:
-    """Automatic captions name no speaker: still indexed, quoted by title, date and time."""
+    """Automatic captions name no speaker: still indexed, someone unknown speaking, timed."""
     t = load_transcript(fixtures_dir / "ingest" / "subtitles_no_speakers.srt")
-    assert [(x.speaker, x.text) for x in t.turns] == [
-        (None, "Welcome to the show. today we talk about bridges.")
+    assert [(x.speaker, x.role, x.text) for x in t.turns] == [
+        (None, "unknown speaker", "Welcome to the show. today we talk about bridges.")
     ]
     assert (t.turns[0].time_start, t.turns[0].time_end) == (0.5, 5.0)
 

@@ -2,8 +2,8 @@
 
 Speakers come from `<v Name>` voice tags or a `Name: ` prefix (after a caption's ">>" or a
 dialogue dash, which also start a new voice inside a cue); a cue without either continues the
-previous speaker. Subtitles that name no one (automatic captions) are one unnamed voice: their
-quotes are cited by title, date and time. Consecutive cues of one speaker merge into one turn that keeps the first
+previous speaker. A voice no cue names (automatic captions, a ">>" with no name) is an
+"Unknown speaker": no one in the speaker list, cited as "unknown speaker" with its time. Consecutive cues of one speaker merge into one turn that keeps the first
 cue's start and the last cue's end time (seconds). Markup (`<i>`, `<c.x>`, timestamps inside
 cues, entities) is removed: `Transcript.text` is a plain rendering, one `Speaker: text` line
 per turn, so quotes never carry markup. Metadata may be given as `Key: value` lines in the
@@ -33,6 +33,7 @@ from qa.speakers import looks_like_label
 from qa.transcript import Cue, Transcript
 
 FORMAT = "subtitles"
+UNNAMED_VOICE = "Unknown speaker"
 _TS = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
 TIMING_RE = re.compile(rf"^\s*{_TS}\s+-->\s+{_TS}(?:\s+.*)?$")
 SRT_START_RE = re.compile(r"^\s*\d+\s*\n\s*\d+:\d{2}:\d{2}[,.]\d{1,3}\s+-->")
@@ -172,8 +173,14 @@ def parse(path: str | Path, text: str) -> Transcript:
                 cues.append(_Cue(speaker, body, start, end, [(body, start, end)]))
     if not cues:
         raise TranscriptError(path, "no subtitle cues found: expected timed cues after the header")
-    rendered, spans = render_turns((c.speaker, c.text) for c in cues)
-    raw = [RawTurn(c.speaker, s, e, c.start, c.end) for c, (s, e) in zip(cues, spans, strict=True)]
+    # A voice no cue names is someone speaking, not narration: a generic label says so in the
+    # text and the citation ("unknown speaker"), as "Question" does for a questioner.
+    labels = [c.speaker or UNNAMED_VOICE for c in cues]
+    rendered, spans = render_turns(zip(labels, (c.text for c in cues), strict=True))
+    raw = [
+        RawTurn(label, s, e, c.start, c.end)
+        for label, c, (s, e) in zip(labels, cues, spans, strict=True)
+    ]
     timed: list[Cue] = []
     for c, (s, _) in zip(cues, spans, strict=True):
         pos = s
