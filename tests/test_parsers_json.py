@@ -72,7 +72,7 @@ def test_jsonl_turns_only_and_bare_list(tmp_path: Path) -> None:
             "c.json",
             '{"turns": [{"speaker": "Ann Lee", "text": "x", "start": "soon"}]}',
             None,
-            "number of seconds",
+            "must be seconds",
         ),
         ("d.json", '{"title": "x", "turns": [{"text": "nobody speaks"}]}', None, "no speakers"),
         ("e.json", '"just a string"', None, "JSON object"),
@@ -148,3 +148,22 @@ def test_qmsum_vs_own_schema_by_keys(tmp_path: Path) -> None:
     broken.write_text(json.dumps({"meeting_transcripts": [{"speaker": "A"}]}))
     with pytest.raises(TranscriptError, match=r"meeting_transcripts\[0\]"):
         load_transcript(broken)
+
+
+def test_other_tools_exports_load_as_they_are(tmp_path: Path) -> None:
+    """ "utterances"/"segments", "name"/"content", diarisation numbers and clock times are
+    read as our fields; a time that is neither seconds nor a clock is still an error."""
+    path = tmp_path / "2024-03-05_call.json"
+    path.write_text(
+        '{"utterances": [{"speaker": 0, "text": "Hello there.", "start": "00:00:01.5"},'
+        ' {"name": "Bob Stone", "content": "Hi.", "start": 65}]}',
+        encoding="utf-8",
+    )
+    t = load_transcript(path)
+    assert [(x.speaker, t.text[x.start : x.end], x.time_start) for x in t.turns] == [
+        ("Speaker 0", "Hello there.", 1.5),
+        ("Bob Stone", "Hi.", 65.0),
+    ]
+    path.write_text('{"segments": [{"speaker": "A", "text": "x", "start": "soon"}]}')
+    with pytest.raises(TranscriptError, match="seconds"):
+        load_transcript(path)

@@ -22,6 +22,10 @@ JSON — one object:
 JSONL — one JSON object per line: either a first metadata line (any of the keys above except
 "turns") followed by one turn per line, or turns only. A line is a turn when it has "text".
 
+Other tools' exports load too: the turns may be called "utterances" or "segments", a turn's
+speaker "name" (or a diarisation number: 0 is "Speaker 0") and its text "content", and times
+may be clocks ("00:12:31.5") as well as seconds.
+
 A missing title or date comes from the file name (`2023-11-08_school_meals.json` → 8 November
 2023, "School meals"); a "url" that is not an absolute http(s) URL is ignored (no link).
 
@@ -32,6 +36,7 @@ offsets and quotes never contain JSON syntax. A turn's "speaker" may be null for
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -75,14 +80,31 @@ def _opt_str(path: str | Path, meta: dict[str, Any], key: str) -> str | None:
     return str(value).strip() or None
 
 
+# Other tools' names for the same fields (AssemblyAI's "utterances", Whisper's "segments",
+# "name" and "content"): read as ours, so their exports load as they are.
+TURN_LISTS = ("turns", "utterances", "segments")
+SPEAKER_KEYS = ("speaker", "name", "speaker_name")
+TEXT_KEYS = ("text", "content", "transcript")
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{2})(?:[.,](\d{1,3}))?$")
+
+
+def _first(turn: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    return next((turn[k] for k in keys if k in turn), None)
+
+
 def _number(
     path: str | Path, turn: dict[str, Any], key: str, where: str, line: int | None
 ) -> float | None:
     value = turn.get(key)
     if value is None:
         return None
+    if isinstance(value, str) and (clock := _CLOCK.match(value.strip())):
+        h, m, sec, frac = clock.groups()
+        return int(h or 0) * 3600 + int(m) * 60 + int(sec) + int((frac or "0").ljust(3, "0")) / 1000
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TranscriptError(path, f'{where}: "{key}" must be a number of seconds', line)
+        raise TranscriptError(
+            path, f'{where}: "{key}" must be seconds (a number) or a clock ("00:12:31")', line
+        )
     return float(value)
 
 
@@ -94,7 +116,7 @@ def parse(path: str | Path, text: str) -> Transcript:
         if isinstance(data, list):
             meta, turns = {}, data
         elif isinstance(data, dict):
-            meta, turns = data, data.get("turns")
+            meta, turns = data, _first(data, TURN_LISTS)
         else:
             raise TranscriptError(path, 'expected a JSON object with a "turns" list')
         lines = None
@@ -118,7 +140,7 @@ def _read_jsonl(path: str | Path, text: str) -> tuple[dict[str, Any], list[Any],
             raise TranscriptError(path, "malformed JSON line: nested too deeply", number) from exc
         if not isinstance(obj, dict):
             raise TranscriptError(path, "expected one JSON object per line", number)
-        if "text" in obj:
+        if any(k in obj for k in TEXT_KEYS):
             turns.append(obj)
             lines.append(number)
         elif not turns and not meta:
@@ -150,10 +172,12 @@ def from_data(
         where = f"turn {n + 1}"
         if not isinstance(turn, dict):
             raise TranscriptError(path, f'{where}: expected an object {{"speaker", "text"}}', line)
-        body = turn.get("text")
+        body = _first(turn, TEXT_KEYS)
         if not isinstance(body, str):
             raise TranscriptError(path, f'{where}: "text" must be a string', line)
-        speaker = turn.get("speaker")
+        speaker = _first(turn, SPEAKER_KEYS)
+        if isinstance(speaker, int) and not isinstance(speaker, bool):
+            speaker = f"Speaker {speaker}"  # diarisation numbers a voice (0, 1, …)
         if speaker is not None and not isinstance(speaker, str):
             raise TranscriptError(path, f'{where}: "speaker" must be a string or null', line)
         speaker = " ".join(speaker.split()) if speaker else None
