@@ -60,6 +60,7 @@ class AnswerSettings:
     w_title: float = 0.0  # the question names the occasion ("at the G20 summit")
     w_reply: float = 0.3  # opening a reply to a question like ours
     w_boost_doc: float = 0.1  # follow-ups: the previous answer's documents
+    w_boost_passage: float = 0.15  # ... and again on the passage's standing, after the scorer
     min_words: int = 4  # shorter sentences ("Thank you.") are not answers on their own
     short_penalty: float = 0.2
     question_penalty: float = 0.4  # a question rarely answers a question
@@ -530,6 +531,9 @@ def rerank_candidates(
             # retrieval rank over what a sentence says.
             behind = standing[key] < top - settings.learned_margin
             passage_score[key] = 1.0 / (1.0 + math.exp(-logit)) - (1.0 if behind else 0.0)
+    for key, c in focus.items():
+        if c.boosted:  # the chat's occasion in play: a near tie goes to it
+            passage_score[key] += settings.w_boost_passage
     combined = {key: passage_score[key] + settings.w_rerank * (logits[key] or 0.0) for key in keys}
     _demote_fillers(qa, focus, combined, settings, set(_tokenizer()(query.topic)))
     if lifting:

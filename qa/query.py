@@ -1033,6 +1033,20 @@ def event_of(question: str) -> str:
     return (match.group("e") or match.group("w") or "").strip()
 
 
+_NAMED = re.compile(r"(?<![\w'’-])[A-Z][a-z]+")
+
+
+def _first_word_end(text: str) -> int:
+    first = re.match(r"\W*\w+", text)
+    return first.end() if first else 0
+
+
+def _answer_docs(answer: Answer) -> tuple[str, ...]:
+    """The documents an answer quoted from (else its closest passages'), first first."""
+    docs = [q.doc_id for q in answer.quotes] or [h.passage.doc_id for h in answer.closest[:3]]
+    return tuple(dict.fromkeys(docs))
+
+
 def _follow(
     query: Query,
     prev: Query,
@@ -1057,10 +1071,18 @@ def _follow(
     refers_to_person = bool(_PERSON_PRONOUN.search(cut)) and not names
     refers_to_thing = refers_back(cut)
     elliptical = not own_topic and not names  # a name is a subject: "Who is Walter Lind?"
+    _, prev_answer = pairs[-1]
     if not (starts_like_follow_up or refers_to_person or refers_to_thing or elliptical):
+        if (
+            not names
+            and date_span is None
+            and not _NAMED.search(question, _first_word_end(question))
+        ):
+            # "When will construction start?" after a question about the reservoir: it names
+            # nothing, so the occasion in play is still the likeliest one (a little, no filter).
+            query.boost_docs = _answer_docs(prev_answer)
         return
     query.follow_up = True
-    _, prev_answer = pairs[-1]
     prev_filters = dict(prev_answer.filters)
     if (
         query.speaker is None
@@ -1092,10 +1114,7 @@ def _follow(
         query.doc = prev_filters["doc"]
         implied["doc"] = query.doc
     # The occasion in play: the documents the previous answer quoted from.
-    docs = [q.doc_id for q in prev_answer.quotes] or [
-        h.passage.doc_id for h in prev_answer.closest[:3]
-    ]
-    query.boost_docs = tuple(dict.fromkeys(docs))
+    query.boost_docs = _answer_docs(prev_answer)
     if not query.event:
         query.event = prev.event
     if not query.mentioned:

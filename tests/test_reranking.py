@@ -445,3 +445,33 @@ def test_a_turn_that_matches_before_its_question_answers_itself(
     assert answer(FakeQA(talk), question, settings=settings).quotes[0].speaker == "Monica Geller"
     monkeypatch.setattr(answering, "_in_the_question", lambda qa, c: True)
     assert answer(FakeQA(talk), question, settings=settings).quotes[0].speaker == "Rachel Green"
+
+
+def test_a_question_that_names_nothing_leans_to_the_occasion_in_play(tmp_path: Path) -> None:
+    """After a question about the reservoir, "When will construction start?" names nothing:
+    the reservoir meeting's "Construction starts in September" leads, not the rail hearing's
+    "the earliest construction could start is 2026". A question that names its subject
+    ("When will the Stanmoor flyover be built?") is not pulled back."""
+    from qa.query import understand
+    from qa.service import TranscriptQA
+
+    source = Path(__file__).parent / "data" / "devset"
+    (tmp_path / "in").mkdir()
+    for name in (RESERVOIR, HEARING):
+        (tmp_path / "in" / name).write_bytes((source / name).read_bytes())
+    qa = TranscriptQA.build(tmp_path / "in", tmp_path / "index", show_progress=False)
+    first = (
+        "What did Calder Valley Water's chief executive say the reservoir enlargement would cost?"
+    )
+    history = [(first, qa.ask(first))]
+    assert history[0][1].quotes[0].doc_id == Path(RESERVOIR).stem
+    question = "When will construction start?"
+    assert understand(question, history=history).boost_docs == (Path(RESERVOIR).stem,)
+    assert understand("When will the Stanmoor flyover be built?", history=history).boost_docs == ()
+    assert qa.ask(question, history=history).quotes[0].doc_id == Path(RESERVOIR).stem
+    qa.answer_settings = AnswerSettings(w_boost_passage=0.0)
+    assert qa.ask(question, history=history).quotes[0].doc_id == Path(HEARING).stem
+
+
+RESERVOIR = "2025-02-11_harrowmoor_reservoir_public_meeting.txt"
+HEARING = "2023-11-22_transport_committee_rail_freight_hearing.jsonl"
