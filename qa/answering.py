@@ -816,8 +816,13 @@ def support(c: Candidate, settings: AnswerSettings = DEFAULT_SETTINGS) -> float:
     return settings.w_dense * max(c.dense, c.reply) + settings.w_lexical * c.lexical
 
 
+# A greeting opens the sentence ("Good morning, and welcome …", "Thank you, Maya."), or the
+# sentence hands over with one ("Ines Okafor, …, welcome."); "We welcome the ruling" and
+# "thanks to the new pumps" say something.
 _GREETING = re.compile(
-    r"\b(?:welcome|good\s+(?:morning|afternoon|evening)|hello|thank\s+you|thanks)\b", re.IGNORECASE
+    r"^\W*(?:good\s+(?:morning|afternoon|evening)|hello|hi|welcome|thank\s+you|thanks(?!\s+to\b))\b"
+    r"|,\s*(?:and\s+)?welcome\W*$|\bwelcome\s+(?:to|back)\b",
+    re.IGNORECASE,
 )
 GREETING_WORDS = 15
 

@@ -391,7 +391,10 @@ def test_a_greeting_does_not_lead_the_answer_about_whom_it_welcomes() -> None:
     assert greets("Ines Okafor, founder and chief executive of Kelpwork, welcome.")
     assert greets("Good morning, and welcome to this session of the Transport Committee.")
     assert not greets("Thank you for the 3 million crowns, which paid for sixty drivers.")
+    assert greets("Thank you, Maya.")
     assert not greets("The welcome centre at the port will open in June, with a café and a shop.")
+    assert not greets("We welcome the ruling.")
+    assert not greets("Thanks to the new pumps, leakage fell by a third.")
     podcast = [
         make_transcript(
             "podcast",
