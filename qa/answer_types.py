@@ -56,7 +56,7 @@ _MONEY = re.compile(
 # "How much cheaper…?" is answered by a share as well as a sum: "25 percent less".
 _CHANGE = re.compile(
     r"\b(?:cheaper|dearer|more|less|higher|lower|increas\w*|ris(?:e|es|en|ing)|rose|"
-    r"f(?:a|e)ll\w*|cut\w*|drop\w*|grow\w*|grew)\b",
+    r"f(?:a|e)ll\w*|cut\w*|drop\w*|grow\w*|grew|(?:go(?:es|ing)?|went|gone)\s+(?:up|down))\b",
     _I,
 )
 _PERCENT = r"%|\bper\s*cent\b|\bpercent"
@@ -84,7 +84,9 @@ def figure_focus(question: str) -> tuple[str | None, tuple[str, ...]]:
     if many:
         return "count", tuple(w.lower() for w in re.findall(r"[\w'’-]+", many.group(1)))
     if _BY_HOW_MUCH.search(question):
-        return "any", ()
+        # "By how much is the bill going up?": a change in money, a sum or a percentage.
+        money_change = _MONEY_QUESTION.search(question) and _CHANGE.search(question)
+        return ("change", ()) if money_change else ("any", ())
     if _HOW_MUCH.search(question):
         if not _MONEY_QUESTION.search(question):
             return None, ()

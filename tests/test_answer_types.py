@@ -39,7 +39,12 @@ def test_what_the_figure_is_of() -> None:
     )
     assert figure_focus("How much did the hack cost them?") == ("money", ())
     assert figure_focus("How much was the fine for breaking the ban?") == ("money", ())
-    assert figure_focus("By how much is the typical bill going up?") == ("any", ())
+    # A change in money is a sum or a percentage ("up to half off the bill" is neither);
+    # a change in something else may be any figure.
+    assert figure_focus("By how much is the typical bill going up?") == ("change", ())
+    assert not states_change("Our social tariff takes up to half off the bill.")
+    assert states_change("The average household bill goes up by 4.2 percent.")
+    assert figure_focus("By how much did the flood programme go up?") == ("any", ())
     assert figure_focus("What price per tonne do farmers get?") == ("money", ())
     # "how much" about something that is not money asks for no figure at all
     assert figure_focus("How much care does the chick need?") == (None, ())
