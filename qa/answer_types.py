@@ -39,7 +39,10 @@ _HOW_MUCH = re.compile(r"\bhow\s+much\b", _I)
 _OTHER_FIGURE = re.compile(
     r"\b(?:how\s+old|what\s+(?:(?:is|was|were|are|will\s+be)\s+(?:[\w'’-]+\s+){0,4}?)?"
     r"(?:price|percentage|proportion|share|number|amount|figure|rate|sum|total|cost|revenue|"
-    r"turnover|budget|turnout)s?)\b",
+    r"turnover|budget|turnout)s?"
+    # "What's the fine for …?", "What was the fare?": a charge named after a determiner.
+    r"|what(?:['’]s|\s+(?:is|was|were|are|will\s+be))\s+(?:the|a|an|their|his|her|its|our|your)"
+    r"\s+(?:[\w'’-]+\s+){0,2}?(?:fine|fee|fare|salary|wage|rent)s?(?!\s+print))\b",
     _I,
 )
 _MONEY_QUESTION = re.compile(
@@ -95,8 +98,9 @@ def figure_focus(question: str) -> tuple[str | None, tuple[str, ...]]:
     if asked is None:
         return None, ()
     word = asked.group().lower()
-    if re.search(r"(?:price|cost|revenue|turnover|budget)s?$", word):
-        return "money", ()
+    if re.search(r"(?:price|cost|revenue|turnover|budget|fine|fee|fare|salary|wage|rent)s?$", word):
+        # "What was the salary rise?": a percentage answers it as well as a sum.
+        return ("change", ()) if _CHANGE.search(question) else ("money", ())
     if re.search(r"(?:percentage|proportion|share|rate|turnout)s?$", word):
         return "share", ()
     return ("age", ()) if word.startswith("how") else ("any", ())

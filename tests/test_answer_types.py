@@ -45,6 +45,14 @@ def test_what_the_figure_is_of() -> None:
     assert not states_change("Our social tariff takes up to half off the bill.")
     assert states_change("The average household bill goes up by 4.2 percent.")
     assert figure_focus("By how much did the flood programme go up?") == ("any", ())
+    # A charge named after a determiner is a sum ("the fine", "the fare"); a rise in one may
+    # be a percentage; "fine" the adjective and "the fine print" ask for none.
+    assert figure_focus("What's the fine for breaking the hosepipe ban?") == ("money", ())
+    assert figure_focus("What is the fare from Elmfield?") == ("money", ())
+    assert figure_focus("What was the overall salary rise?") == ("change", ())
+    assert figure_focus("What is fine about it?") == (None, ())
+    assert figure_focus("What is the fine print?") == (None, ())
+    assert figure_focus("What did Voss say about fines?") == (None, ())
     assert figure_focus("What price per tonne do farmers get?") == ("money", ())
     # "how much" about something that is not money asks for no figure at all
     assert figure_focus("How much care does the chick need?") == (None, ())
