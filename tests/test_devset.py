@@ -102,3 +102,30 @@ def test_follow_up_chains_start_from_questions_of_the_set(questions):
         if q.kind == "followup":
             assert q.history[0] in asked, q.id
             assert all(h.strip() for h in q.history)
+
+
+CHECKSET = DATA / "checkset"
+CHECK_QUESTIONS = DATA / "checkset_questions.jsonl"
+
+
+def test_the_check_set_is_consistent_too():
+    """The held-out check set (tests/data/checkset/, measured by benchmarks/bench_rerank.py
+    --only checkset): every file parses, and every gold answer is in a gold turn as parsed."""
+    corpus = load_corpus(CHECKSET)
+    assert corpus.skipped == [], corpus.skipped
+    transcripts = {t.doc_id: t for t in corpus.transcripts}
+    assert len({t.format for t in transcripts.values()}) >= 3
+    questions = load_questions(CHECK_QUESTIONS)
+    assert len(questions) >= 40
+    asked = {q.question for q in questions}
+    for q in questions:
+        if q.should_abstain:
+            assert not q.answerable and q.kind in ("offtopic", "nearmiss"), q.id
+            continue
+        turns = transcripts[q.doc_id].turns
+        gold = [turns[i] for i in sorted(q.turns)]
+        assert gold and q.answers, q.id
+        assert any(contains_any(t.text, list(q.answers)) for t in gold), q.id
+        if q.kind == "followup":
+            assert q.history and all(h.strip() for h in q.history), q.id
+    assert len(asked) == len(questions)
