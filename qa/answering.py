@@ -29,7 +29,7 @@ from qa.chunking import chunk_turn, sentence_spans, word_count
 from qa.errors import QueryError
 from qa.limits import check_date
 from qa.links import document_url, span_times
-from qa.query import Query, SpeakerNames, understand
+from qa.query import Query, SpeakerNames, capitalised_words, understand
 from qa.reranking import pair_text
 from qa.results import Answer, Hit, Quote
 from qa.transcript import Passage, Transcript
@@ -234,9 +234,6 @@ def answer(
     return Answer(question, quotes, False, hits[:5], filters, implied, relaxed, note)
 
 
-_NAME = re.compile(r"(?<![\w'’-])[A-Z][a-z]+(?:[-'’][A-Za-z]+)*")
-
-
 def unknown_names(qa: Searchable, query: Query) -> list[str]:
     """Capitalised words of the question (not its first word, a stopword, or a speaker or
     role it names) that no transcript says: the question is about something they never
@@ -245,13 +242,11 @@ def unknown_names(qa: Searchable, query: Query) -> list[str]:
     if knows is None:
         return []
     text = query.question
-    first = re.match(r"\W*\w+", text)
-    skip = first.end() if first else 0
     names = _names_for(qa)
     spans = [(m.start, m.end) for m in names.find(text)]
     tokenize = _tokenizer()
     out: list[str] = []
-    for m in _NAME.finditer(text, skip):
+    for m in capitalised_words(text):
         word = m.group()
         if any(a <= m.start() < b for a, b in spans) or not tokenize(word):
             continue  # a speaker or role it names, or a stopword ("The", "About"): no topic
@@ -468,7 +463,7 @@ def candidates(
         c.turn_position = bisect_right(turn_starts[key], c.start) - 1 if turn_starts[key] else 0
         c.turn_position = max(c.turn_position, 0)
         c.turn_words = word_count(turn.text)
-        c.turn_asks = turn.text.rstrip().rstrip("\"'”’)").endswith("?")
+        c.turn_asks = _ends_in_question(turn.text)
         title = c.hit.passage.title
         if title not in titles:
             titles[title] = set(tok(title))
@@ -667,11 +662,7 @@ def _in_the_question(qa: Searchable, c: Candidate) -> bool:
     transcript = qa.transcript(c.hit.passage.doc_id)
     turn = transcript.turns[c.hit.passage.turn]
     spans = sentence_spans(transcript.text[turn.start : turn.end], turn.start)
-    asking = [
-        i
-        for i, (a, b) in enumerate(spans)
-        if transcript.text[a:b].rstrip().rstrip("\"'”’)").endswith("?")
-    ]
+    asking = [i for i, (a, b) in enumerate(spans) if _ends_in_question(transcript.text[a:b])]
     if not asking:
         return True
     at = next((i for i, (a, b) in enumerate(spans) if a <= c.start < b), 0)
@@ -697,6 +688,11 @@ def _question_replies(
         yield key, reply_key
 
 
+def _ends_in_question(text: str) -> bool:
+    """The text ends with a question mark, closing quotes and brackets aside."""
+    return text.rstrip().rstrip("\"'”’)").endswith("?")
+
+
 HAND_OVER_WORDS = 3  # "Ms Thorne.", "Tariq, please.": the floor handed to who answers
 
 
@@ -707,11 +703,10 @@ def _asks(qa: Searchable, p: Passage) -> bool:
     turn = transcript.turns[p.turn]
     if p.end < turn.end:
         return False
-    spans = sentence_spans(p.text)[-2:]
-    ends = [p.text[a:b].rstrip().rstrip("\"'”’)") for a, b in spans]
-    if ends and ends[-1].endswith("?"):
+    ends = [p.text[a:b] for a, b in sentence_spans(p.text)[-2:]]
+    if ends and _ends_in_question(ends[-1]):
         return True
-    if len(ends) < 2 or not ends[0].endswith("?") or word_count(ends[1]) > HAND_OVER_WORDS:
+    if len(ends) < 2 or not _ends_in_question(ends[0]) or word_count(ends[1]) > HAND_OVER_WORDS:
         return False
     if p.turn + 1 >= len(transcript.turns):
         return False

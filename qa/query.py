@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -1033,12 +1033,14 @@ def event_of(question: str) -> str:
     return (match.group("e") or match.group("w") or "").strip()
 
 
-_NAMED = re.compile(r"(?<![\w'’-])[A-Z][a-z]+")
+_CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][a-z]+(?:[-'’][A-Za-z]+)*")
 
 
-def _first_word_end(text: str) -> int:
+def capitalised_words(text: str) -> Iterator[re.Match[str]]:
+    """Capitalised words after the first (which any sentence capitalises): what a question
+    names ("Kelpwork", "Jean-Paul", "O'Brien")."""
     first = re.match(r"\W*\w+", text)
-    return first.end() if first else 0
+    return _CAPITALISED.finditer(text, first.end() if first else 0)
 
 
 def _answer_docs(answer: Answer) -> tuple[str, ...]:
@@ -1073,11 +1075,7 @@ def _follow(
     elliptical = not own_topic and not names  # a name is a subject: "Who is Walter Lind?"
     _, prev_answer = pairs[-1]
     if not (starts_like_follow_up or refers_to_person or refers_to_thing or elliptical):
-        if (
-            not names
-            and date_span is None
-            and not _NAMED.search(question, _first_word_end(question))
-        ):
+        if not names and date_span is None and next(capitalised_words(question), None) is None:
             # "When will construction start?" after a question about the reservoir: it names
             # nothing, so the occasion in play is still the likeliest one (a little, no filter).
             query.boost_docs = _answer_docs(prev_answer)
