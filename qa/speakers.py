@@ -271,22 +271,19 @@ def split_label(
         pw = sorted(w.casefold() for w in person.split())
         if 2 <= len(pw) <= len(words) and sorted(folded[len(words) - len(pw) :]) == pw:
             return cut(len(pw))
-    known = sorted(set(known_names), key=lambda n: -len(n.split()))
-    for name in known:
-        # A full name that another label of the document ends with: "Novelist Nadia
-        # Fairweather" beside "Nadia Fairweather". Not a particle surname ("Le Pen" beside
-        # "Marine Le Pen"), and not the label itself (tried next).
+    # The longest known name the label ends with. A full name shorter than the label is
+    # preferred ("Novelist Nadia Fairweather" beside "Nadia Fairweather"), but not a particle
+    # surname ("Le Pen" beside "Marine Le Pen") or the label itself: those only if nothing else.
+    fallback = 0
+    for name in sorted(set(known_names), key=lambda n: -len(n.split())):
         nw = [w.casefold() for w in name.split()]
-        if (
-            2 <= len(nw) < len(words)
-            and nw[0] not in NAME_PARTICLES
-            and folded[len(words) - len(nw) :] == nw
-        ):
+        if not 2 <= len(nw) <= len(words) or folded[len(words) - len(nw) :] != nw:
+            continue
+        if len(nw) < len(words) and nw[0] not in NAME_PARTICLES:
             return cut(len(nw))
-    for name in known:
-        nw = [w.casefold() for w in name.split()]
-        if len(nw) >= 2 and len(nw) <= len(words) and folded[len(words) - len(nw) :] == nw:
-            return cut(len(nw))
+        fallback = fallback or len(nw)
+    if fallback:
+        return cut(fallback)
     name_start = _name_start(words)
     if name_start and len(words) - name_start == 1 and len(words[-1]) <= 2:
         name_start = 0  # "Professor B", "Grad A": a designation, not a title plus a surname
