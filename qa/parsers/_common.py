@@ -113,6 +113,15 @@ def renormalise(transcript: Transcript, aliases: AliasTable | None) -> Transcrip
     return transcript
 
 
+def clock_seconds(
+    hours: str | None, minutes: str, seconds: str, fraction: str | None = None
+) -> float:
+    """Seconds of a clock's parts as matched ("01", "02", "03", "5" for 01:02:03.5); the
+    hours and the fraction may be missing. Every format's times are read with it."""
+    whole = int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
+    return whole + int((fraction or "0").ljust(3, "0")) / 1000
+
+
 def render_turns(items: Iterable[tuple[str | None, str]]) -> tuple[str, list[tuple[int, int]]]:
     """Plain text rendering `Speaker: text` (one line per turn); spans of each turn's text part.
 

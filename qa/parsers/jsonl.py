@@ -46,6 +46,7 @@ from qa.links import safe_url
 from qa.parsers._common import (
     RawTurn,
     build_turns,
+    clock_seconds,
     doc_id_for,
     fallback_title_date,
     parse_date,
@@ -99,8 +100,7 @@ def _number(
     if value is None:
         return None
     if isinstance(value, str) and (clock := _CLOCK.match(value.strip())):
-        h, m, sec, frac = clock.groups()
-        return int(h or 0) * 3600 + int(m) * 60 + int(sec) + int((frac or "0").ljust(3, "0")) / 1000
+        return clock_seconds(*clock.groups())
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TranscriptError(
             path, f'{where}: "{key}" must be seconds (a number) or a clock ("00:12:31")', line

@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 
 from qa.errors import TranscriptError
-from qa.parsers._common import RawTurn, build_turns, header_fields
+from qa.parsers._common import RawTurn, build_turns, clock_seconds, header_fields
 from qa.speakers import looks_like_label
 from qa.transcript import Transcript
 
@@ -63,7 +63,7 @@ _NAME_LINE = re.compile(rf"^[ \t]*([^:\n\d][^:\n]{{0,80}}?)[ \t]+{_CLOCK}[ \t]*$
 def _seconds(match: re.Match[str], first: int) -> float:
     """A clock's seconds: h:mm:ss, or m:ss when it has two parts."""
     a, b, c = (match.group(first + i) for i in range(3))
-    return float(int(a) * 3600 + int(b) * 60 + int(c) if c is not None else int(a) * 60 + int(b))
+    return clock_seconds(a, b, c) if c is not None else clock_seconds(None, a, b)
 
 
 def _label(line: str) -> tuple[str, int, float | None] | None:

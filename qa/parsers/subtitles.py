@@ -3,8 +3,9 @@
 Speakers come from `<v Name>` voice tags or a `Name: ` prefix (after a caption's ">>" or a
 dialogue dash, which also start a new voice inside a cue); a cue without either continues the
 previous speaker. A voice no cue names (automatic captions, a ">>" with no name) is an
-"Unknown speaker": no one in the speaker list, cited as "unknown speaker" with its time. Consecutive cues of one speaker merge into one turn that keeps the first
-cue's start and the last cue's end time (seconds). Markup (`<i>`, `<c.x>`, timestamps inside
+"Unknown speaker": no one in the speaker list, cited as "unknown speaker" with its time.
+Consecutive cues of one speaker merge into one turn that keeps the first cue's start and the
+last cue's end time (seconds). Markup (`<i>`, `<c.x>`, timestamps inside
 cues, entities) is removed: `Transcript.text` is a plain rendering, one `Speaker: text` line
 per turn, so quotes never carry markup. Metadata may be given as `Key: value` lines in the
 WebVTT header or a NOTE block before the first cue (Title, Date, Time, Place, Lead, Topics,
@@ -26,6 +27,7 @@ from qa.links import find_url
 from qa.parsers._common import (
     RawTurn,
     build_turns,
+    clock_seconds,
     header_fields,
     render_turns,
 )
@@ -59,11 +61,6 @@ class _Cue:
     parts: list[tuple[str, float, float]]
 
 
-def _seconds(groups: tuple[str | None, ...]) -> float:
-    h, m, s, frac = groups
-    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000  # type: ignore[union-attr]
-
-
 def _clean(text: str) -> str:
     return " ".join(html.unescape(TAG_RE.sub("", text)).split())
 
@@ -85,14 +82,17 @@ def _cue_segments(lines: list[str]) -> list[tuple[str | None, str, bool]]:
             for m, n in zip(voices, [*voices[1:], None], strict=True)
         ]
         head = _clean(raw[: voices[0].start()])
-        out = [(None, head, False)] if head else []
-        return out + [(" ".join(v.split()), _clean(t), True) for v, t in parts if _clean(t)]
+        out: list[tuple[str | None, str, bool]] = [(None, head, False)] if head else []
+        for voice, words in parts:
+            if said := _clean(words):
+                out.append((" ".join(voice.split()), said, True))
+        return out
     marks = list(_CHANGE_RE.finditer(raw))
     dashes = sum(1 for m in marks if m.group().strip().startswith("-"))
     if dashes < 2:  # one dash is punctuation ("- and then"), not a second voice
         marks = [m for m in marks if ">>" in m.group()]
     cuts = [0, *(m.start() for m in marks), len(raw)]
-    out: list[tuple[str | None, str, bool]] = []
+    out = []
     for a, b in zip(cuts, cuts[1:], strict=False):
         chunk = raw[a:b]
         changed = bool(_CHANGE_RE.match(chunk)) or (a > 0)
@@ -157,7 +157,8 @@ def parse(path: str | Path, text: str) -> Transcript:
                 f"malformed cue timing {block[timing_at].strip()[:60]!r}: expected 'HH:MM:SS.mmm --> HH:MM:SS.mmm'",
                 block_start + timing_at + 1,
             )
-        start, end = _seconds(timing.groups()[:4]), _seconds(timing.groups()[4:])
+        parts = timing.groups()
+        start, end = clock_seconds(*parts[:4]), clock_seconds(*parts[4:])
         if end < start:
             raise TranscriptError(
                 path, "malformed cue: end time before start time", block_start + timing_at + 1
