@@ -146,6 +146,16 @@ class NameMatch:
     note: str = ""
 
 
+def _name_part(label: str) -> str:
+    """The person's name in a label that adds a place or an affiliation after a comma: the
+    longer side, the first on a tie ("Dmitry, Moscow" → "Dmitry", "Lipetsk, Yevgeny Zaitsev"
+    → "Yevgeny Zaitsev"), so that "Moscow" alone does not name the caller."""
+    parts = [part.strip() for part in label.split(",") if part.strip()]
+    if len(parts) < 2:
+        return label
+    return max(parts, key=lambda part: len(part.split()))
+
+
 class SpeakerNames:
     """Finds known speakers in a question: full names, any alias, surnames alone, roles.
 
@@ -167,7 +177,7 @@ class SpeakerNames:
         for name in speakers:
             self._add(name.lower(), name)
         for name in speakers:  # surnames after every full name, so full names win
-            tokens = name.split()
+            tokens = _name_part(name).split()
             if len(tokens) < 2:
                 continue
             for i in range(1, len(tokens)):
@@ -825,6 +835,19 @@ def _ago(latest: dt.date, unit: str, n: int) -> dt.date:
 
 # ---------------------------------------------------------------- who / follow-ups
 
+_ATTRIBUTED_BEFORE = re.compile(r"\baccording\s+to\s+(?:the\s+)?$", re.IGNORECASE)
+_ATTRIBUTED_AFTER = re.compile(r"^['’]s?\s+(?:view|opinion|words|account)\b", re.IGNORECASE)
+
+
+def _attributed(question: str, match: NameMatch) -> bool:
+    """Whether the question attributes what it asks to this person ("according to X", "in X's
+    view")."""
+    return bool(
+        _ATTRIBUTED_BEFORE.search(question[: match.start])
+        or _ATTRIBUTED_AFTER.match(question[match.end :])
+    )
+
+
 _WHO = re.compile(
     r"^\s*(?:who|which\s+(?:speaker|person|participant|official|leader|one))\b(?!\s+(?:did|does|do|is|are|was|were|will|would|has|have)\b)",
     re.IGNORECASE,
@@ -953,6 +976,11 @@ def understand(
     # chancellor came to Moscow, how did Putin describe …".
     speaking = sorted((m for m in names if m.speaking), key=lambda m: bool(m.phrase))
     who = bool(_WHO.match(question))
+    attributed = [m for m in speaking if _attributed(question, m)]
+    if who and attributed:
+        # "Who should decide whether Assad stays, according to Putin?" asks what Putin said,
+        # not who said it.
+        who, speaking = False, attributed
     implied: dict[str, Any] = {}
 
     query = Query(

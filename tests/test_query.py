@@ -443,3 +443,20 @@ def test_one_at_the_end_points_back(corpus_names) -> None:
     history = _history(names, latest, "What did Nadia Voss say about new drivers?")
     query = understand("How long does it take to train one?", names, latest, history=history)
     assert query.follow_up and query.speaker == "Nadia Voss"
+
+
+def test_a_who_question_attributed_to_someone_asks_what_they_said() -> None:
+    names = SpeakerNames(["Vladimir Putin", "Angela Merkel"])
+    q = understand("Who should decide whether Assad stays, according to Putin?", names)
+    assert (q.speaker, q.who) == ("Vladimir Putin", False)
+    q = understand("Who will pay for the pipeline, in Merkel's view?", names)
+    assert (q.speaker, q.who) == ("Angela Merkel", False)
+    q = understand("Who met Merkel?", names)  # not attributed: still "who"
+    assert (q.speaker, q.who) == (None, True)
+
+
+def test_a_place_after_a_comma_in_a_label_is_not_a_name() -> None:
+    # Phone-in callers are labelled "Dmitry, Moscow": "Moscow" must not find the caller.
+    names = SpeakerNames(["Vladimir Putin", "Dmitry, Moscow", "Lipetsk, Yevgeny Zaitsev"])
+    assert understand("Will Moscow meddle in the German vote?", names).speaker is None
+    assert understand("What did Zaitsev ask?", names).speaker == "Lipetsk, Yevgeny Zaitsev"
