@@ -217,9 +217,66 @@ class CrossEncoderReranker:
         return np.concatenate(out).astype(np.float32)
 
 
+class BiEncoderReranker(CrossEncoderReranker):
+    """A sentence encoder fine-tuned on questions and the replies that answer them
+    (`training/train_answer_encoder.py`); the score is the cosine of the question's vector
+    and the text's (mean-pooled, as all-MiniLM-L6-v2 is).
+
+    Unlike the index's encoder, it has learnt that a reply answers, and a second question
+    that shares the words does not. It reads the same `pair_text` as the cross-encoder.
+    """
+
+    def _load(self) -> None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from embeddings.encoder import resolve_model
+
+        hf_logging.disable_progress_bar()
+        tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(None)[1]))
+        model = AutoModel.from_pretrained(str(self.folder), dtype=torch.float32)
+        model.eval()
+        if self.quantize:
+            model = torch.ao.quantization.quantize_dynamic(
+                model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        self._tokenizer, self._model = tokenizer, model
+
+    def _vectors(self, texts: list[str], max_length: int) -> np.ndarray:
+        import torch
+
+        enc = self._tokenizer(
+            texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+        out = self._model(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1).float().numpy()
+
+    def scores(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        self.warm_up()
+        import torch
+
+        with torch.inference_mode():
+            q = self._vectors([question], 64)[0]
+            rows = [
+                self._vectors(list(texts[i : i + self.batch_size]), self.max_length)
+                for i in range(0, len(texts), self.batch_size)
+            ]
+        return (np.concatenate(rows) @ q).astype(np.float32)
+
+
 # ---------------------------------------------------------------- registry
 
-_BACKENDS: dict[str, Callable[[Path], Reranker]] = {"cross-encoder": CrossEncoderReranker}
+_BACKENDS: dict[str, Callable[[Path], Reranker]] = {
+    "cross-encoder": CrossEncoderReranker,
+    "bi-encoder": BiEncoderReranker,
+}
 
 
 def register(kind: str, factory: Callable[[Path], Reranker]) -> None:
@@ -262,6 +319,7 @@ def bundled(name: str = DEFAULT_RERANKER) -> Reranker | None:
 
 __all__ = [
     "DEFAULT_RERANKER",
+    "BiEncoderReranker",
     "CrossEncoderReranker",
     "Document",
     "Reranker",

@@ -478,3 +478,27 @@ def test_a_question_that_names_nothing_leans_to_the_occasion_in_play(tmp_path: P
 
 RESERVOIR = "2025-02-11_harrowmoor_reservoir_public_meeting.txt"
 HEARING = "2023-11-22_transport_committee_rail_freight_hearing.jsonl"
+
+
+def test_a_bi_encoder_reranker_scores_by_the_cosine_of_mean_pooled_vectors(tmp_path: Path) -> None:
+    """The bi-encoder kind reads a sentence-transformers folder as all-MiniLM-L6-v2 pools it:
+    with the bundled weights themselves, its scores are the index encoder's cosines."""
+    import json
+
+    from embeddings.encoder import Encoder, resolve_model
+
+    base = resolve_model(None)[1]
+    for name in ("config.json", "model.safetensors"):
+        (tmp_path / name).symlink_to(base / name)
+    (tmp_path / "reranker.json").write_text(json.dumps({"kind": "bi-encoder"}), encoding="utf-8")
+    model = reranking.load(tmp_path)
+    assert isinstance(model, reranking.BiEncoderReranker)
+    question = "How much will Sunday opening cost?"
+    texts = ["About 85,000 euros a year.", "We repaint the front in June.", question]
+    scores = model.scores(question, texts)
+    vectors = Encoder(backend="torch").encode([question, *texts])
+    assert np.allclose(scores, vectors[1:] @ vectors[0], atol=1e-3)
+    assert scores[2] == pytest.approx(1.0, abs=1e-4)
+    assert [
+        r.document.id for r in rank(model, question, [Document(t, i) for i, t in enumerate(texts)])
+    ][0] == 2
