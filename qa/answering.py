@@ -75,6 +75,7 @@ class AnswerSettings:
     rerank: bool = True
     reranker: str = "minilm-l4-transcripts"  # a bundled one (qa.reranking.available()) or a folder
     rerank_passages: int = 8  # retrieved passages it reads (plus the replies that follow them)
+    dense_extra: int = 2  # ... and the dense search's best this many, when fusion left them out
     lift_replies: bool = True  # a matching question hands its score to the reply that follows
     echo_lift: bool = True  # ... as it would score were it not a question (see _echo_lift)
     echo_turn_words: int = 40  # ... when the question turn is this short
@@ -386,6 +387,8 @@ def retrieve(qa: Searchable, query: Query, settings: AnswerSettings) -> list[Hit
             query.search_text, k=settings.search_k, query_vector=vector, adapt=False, **filters
         )
         hits = _interleave(plain, hits)[: settings.search_k]
+    if settings.dense_extra > 0 and settings.search_mode == "hybrid" and hits:
+        hits = _with_dense_extra(qa, query, hits, vector, filters, settings)
     if query.boost_docs and query.doc is None:
         # A follow-up: the occasion of the previous answer stays in play.
         extra = [
@@ -397,6 +400,39 @@ def retrieve(qa: Searchable, query: Query, settings: AnswerSettings) -> list[Hit
         ]
         hits = sorted(_distinct([*hits, *extra]), key=lambda h: -h.score)
     return hits
+
+
+def _with_dense_extra(
+    qa: Searchable,
+    query: Query,
+    hits: list[Hit],
+    vector: np.ndarray | None,
+    filters: dict[str, Any],
+    settings: AnswerSettings,
+) -> list[Hit]:
+    """`hits` with the dense search's best `dense_extra` passages that the fused ranking left
+    out of the passages the stage reads, placed right after them (so they are read too). A
+    paraphrase ("the walkout" for "the strike") shares no word with its answer, and BM25's
+    half of the fused score sinks it below passages that share the question's incidental
+    words. A placed passage stands as the last one read: it takes that one's score (the
+    scorer reads scores as shares of the best). Placed at their dense rank instead, they
+    cost Kremlin's first quote .533 -> .433 (benchmarks/results/dense_extra.json)."""
+    dense = qa.search(
+        query.search_text, k=settings.dense_extra, query_vector=vector, mode="dense", **filters
+    )
+    read = hits[: settings.rerank_passages]
+    have = {(h.passage.doc_id, h.passage.start) for h in read}
+    floor = read[-1].score
+    extra = [
+        replace(h, score=floor) for h in dense if (h.passage.doc_id, h.passage.start) not in have
+    ]
+    placed = {(h.passage.doc_id, h.passage.start) for h in extra}
+    rest = [
+        h
+        for h in hits[settings.rerank_passages :]
+        if (h.passage.doc_id, h.passage.start) not in placed
+    ]
+    return [*read, *extra, *rest]
 
 
 def _distinct(hits: Iterable[Hit]) -> list[Hit]:
@@ -491,7 +527,7 @@ def rerank_candidates(
     score to its reply, and filler drops below content. Inside a passage the sentence
     scores decide.
     """
-    pool = _with_replies(qa, hits[: settings.rerank_passages], query.speaker)
+    pool = _with_replies(qa, hits[: settings.rerank_passages + settings.dense_extra], query.speaker)
     found = rank(candidates(qa, query, pool, replace(settings, read_passages=len(pool))), settings)
     if not found:
         return []

@@ -314,3 +314,41 @@ def test_kremlin_follow_up_keeps_speaker_and_occasion(kremlin_qa: Any) -> None:
 def test_kremlin_abstains_off_topic(kremlin_qa: Any) -> None:
     a = kremlin_qa.ask("How do I remove a red wine stain from a carpet?")
     assert a.abstained and not a.quotes
+
+
+class DenseFindsTheParaphrase(FakeQA):
+    """Overlap search for the fused ranking; `mode="dense"` finds the strike's length first,
+    as a dense model would for "walkout"."""
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", **filters: Any) -> list[Hit]:
+        if mode == "dense":
+            ranked = sorted(self.passages, key=lambda p: "twenty-seven days" not in p.text)
+            return [Hit(p, 0.9 - 0.01 * i) for i, p in enumerate(ranked[:k])]
+        return super().search(query, k, **filters)
+
+
+def _walkout() -> DenseFindsTheParaphrase:
+    turns: list[tuple[str | None, str]] = [
+        ("Rita Osei", f"Route {i} is a long route and public transport on it runs late." * 2)
+        for i in range(12)
+    ]
+    turns.append(("Rita Osei", "After twenty-seven days the strike on our buses came to an end."))
+    return DenseFindsTheParaphrase([make_transcript("t", "Transit", dt.date(2023, 6, 1), turns)])
+
+
+def test_the_dense_searchs_best_passages_are_read_when_fusion_leaves_them_out() -> None:
+    from qa.answering import retrieve
+    from qa.query import understand
+
+    qa = _walkout()
+    query = understand("How long did the walkout on public transport last?")
+    settings = AnswerSettings(rerank_passages=8, dense_extra=2)
+    plain = retrieve(qa, query, AnswerSettings(rerank_passages=8, dense_extra=0))
+    hits = retrieve(qa, query, settings)
+    assert all("twenty-seven" not in h.passage.text for h in plain[:8])
+    assert hits[:8] == plain[:8]  # the fused ranking's passages come first, as they were
+    placed = hits[8]
+    assert "twenty-seven days" in placed.passage.text
+    assert placed.score == plain[7].score  # it stands as the last passage read
+    keys = [(h.passage.doc_id, h.passage.start) for h in hits]
+    assert len(keys) == len(set(keys))  # each passage once
