@@ -585,7 +585,7 @@ class Worker:
         files: list[tuple[str, bytes]] = []
         marks: dict[str, str] = {}
         sources: dict[str, bytes] = {}
-        for _ in range(rng.randint(1, 3)):
+        for _ in range(0 if self.run.args.bad_only else rng.randint(1, 3)):
             fmt = rng.choice(FORMATS)
             self.slot = (self.slot + 1) % (3 * self.run.args.keep_uploads + 3)
             stem = f"{self.prefix}{self.slot:02d}"
@@ -614,6 +614,8 @@ class Worker:
         paths = r.json()
         if not isinstance(paths, list) or len(paths) != len(files):
             raise ShapeError(f"/gradio_api/upload returned {str(paths)[:200]}")
+        if self.run.args.transfer_only:
+            return "upload_transfer"  # Gradio's upload route alone: nothing is indexed
         value = [
             {"path": p, "orig_name": name, "meta": {"_type": "gradio.FileData"}}
             for p, (name, _) in zip(paths, files, strict=True)
@@ -816,6 +818,16 @@ def main() -> int:
         "--no-writes",
         action="store_true",
         help="asks, searches and bad requests only: no uploads or removals (where memory goes)",
+    )
+    parser.add_argument(
+        "--transfer-only",
+        action="store_true",
+        help="uploads stop after Gradio's upload route: no indexing, no removals (where memory goes)",
+    )
+    parser.add_argument(
+        "--bad-only",
+        action="store_true",
+        help="uploads hold only bad files: the upload panel's events run, nothing is indexed",
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
@@ -1037,6 +1049,8 @@ def summarise(
             f"{args.keep_uploads}), bad request 5%, over-size file 2%; 3 in 4 /ask and /search "
             "calls through gradio_client, the rest plain HTTP",
             "no_writes": bool(args.no_writes),  # uploads and removals asked/searched instead
+            "transfer_only": bool(args.transfer_only),  # uploads stop after /gradio_api/upload
+            "bad_only": bool(args.bad_only),  # uploads of bad files only: nothing indexed
         },
         "machine": {
             "cpus": os.cpu_count(),
