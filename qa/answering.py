@@ -426,13 +426,7 @@ def _with_dense_extra(
     extra = [
         replace(h, score=floor) for h in dense if (h.passage.doc_id, h.passage.start) not in have
     ]
-    placed = {(h.passage.doc_id, h.passage.start) for h in extra}
-    rest = [
-        h
-        for h in hits[settings.rerank_passages :]
-        if (h.passage.doc_id, h.passage.start) not in placed
-    ]
-    return [*read, *extra, *rest]
+    return _distinct([*read, *extra, *hits[settings.rerank_passages :]])
 
 
 def _distinct(hits: Iterable[Hit]) -> list[Hit]:

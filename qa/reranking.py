@@ -167,21 +167,23 @@ class CrossEncoderReranker:
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
+    # The transformers class the folder's weights load as (a one-logit head here).
+    _auto_class = "AutoModelForSequenceClassification"
+
     def _load(self) -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        import transformers
         from transformers.utils import logging as hf_logging
 
         from embeddings.encoder import resolve_model
 
         hf_logging.disable_progress_bar()
 
-        tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(None)[1]))
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(self.folder), dtype=torch.float32
-        )
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(resolve_model(None)[1]))
+        auto = getattr(transformers, self._auto_class)
+        model = auto.from_pretrained(str(self.folder), dtype=torch.float32)
         model.eval()
         if self.quantize:
             model = torch.ao.quantization.quantize_dynamic(
@@ -217,6 +219,20 @@ class CrossEncoderReranker:
         return np.concatenate(out).astype(np.float32)
 
 
+def mean_pooled(model: Any, tokenizer: Any, texts: list[str], max_length: int) -> Any:
+    """Unit-length mean-pooled token vectors, as all-MiniLM-L6-v2 pools them (a torch
+    tensor; training reads it with gradients, answering under `inference_mode`)."""
+    import torch
+
+    enc = tokenizer(
+        texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+    )
+    out = model(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
 class BiEncoderReranker(CrossEncoderReranker):
     """A sentence encoder fine-tuned on questions and the replies that answer them
     (`training/train_answer_encoder.py`); the score is the cosine of the question's vector
@@ -226,35 +242,7 @@ class BiEncoderReranker(CrossEncoderReranker):
     that shares the words does not. It reads the same `pair_text` as the cross-encoder.
     """
 
-    def _load(self) -> None:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        from embeddings.encoder import resolve_model
-
-        hf_logging.disable_progress_bar()
-        tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(None)[1]))
-        model = AutoModel.from_pretrained(str(self.folder), dtype=torch.float32)
-        model.eval()
-        if self.quantize:
-            model = torch.ao.quantization.quantize_dynamic(
-                model, {torch.nn.Linear}, dtype=torch.qint8
-            )
-        self._tokenizer, self._model = tokenizer, model
-
-    def _vectors(self, texts: list[str], max_length: int) -> np.ndarray:
-        import torch
-
-        enc = self._tokenizer(
-            texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-        )
-        out = self._model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, dim=-1).float().numpy()
+    _auto_class = "AutoModel"  # the encoder alone: its token vectors are pooled
 
     def scores(self, question: str, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -263,12 +251,17 @@ class BiEncoderReranker(CrossEncoderReranker):
         import torch
 
         with torch.inference_mode():
-            q = self._vectors([question], 64)[0]
+            q = mean_pooled(self._model, self._tokenizer, [question], 64)[0]
             rows = [
-                self._vectors(list(texts[i : i + self.batch_size]), self.max_length)
+                mean_pooled(
+                    self._model,
+                    self._tokenizer,
+                    list(texts[i : i + self.batch_size]),
+                    self.max_length,
+                )
                 for i in range(0, len(texts), self.batch_size)
             ]
-        return (np.concatenate(rows) @ q).astype(np.float32)
+        return (torch.cat(rows) @ q).float().numpy()
 
 
 # ---------------------------------------------------------------- registry
@@ -327,6 +320,7 @@ __all__ = [
     "available",
     "bundled",
     "load",
+    "mean_pooled",
     "pair_text",
     "rank",
     "register",

@@ -30,27 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.reranking import RERANKER_DIR  # noqa: E402
-from training.train_reranker import (  # noqa: E402
-    Group,
-    friendsqa_groups,
-    kremlin_groups,
-    qmsum_groups,
-)
+from qa.reranking import RERANKER_DIR, mean_pooled  # noqa: E402
+from training.train_reranker import Group, training_groups  # noqa: E402
 
 NAME = "minilm-answers"
-
-
-def _embed(model: object, tokenizer: object, texts: list[str], max_length: int) -> object:
-    import torch
-
-    enc = tokenizer(  # type: ignore[operator]
-        texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-    )
-    out = model(**enc).last_hidden_state  # type: ignore[operator]
-    mask = enc["attention_mask"].unsqueeze(-1).float()
-    pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(pooled, dim=-1)
 
 
 def train(groups: list[Group], args: argparse.Namespace) -> tuple[object, dict[str, object]]:
@@ -89,8 +72,8 @@ def train(groups: list[Group], args: argparse.Namespace) -> tuple[object, dict[s
             targets.append(len(passages))
             passages.append(rng.choice(positives))
             passages += negatives[: args.negatives]
-        q = _embed(model, tokenizer, questions, 64)
-        p = _embed(model, tokenizer, passages, args.max_length)
+        q = mean_pooled(model, tokenizer, questions, 64)
+        p = mean_pooled(model, tokenizer, passages, args.max_length)
         scores = args.scale * q @ p.T  # type: ignore[operator]
         loss = torch.nn.functional.cross_entropy(scores, torch.tensor(targets))
         loss.backward()
@@ -135,19 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-questions", type=int, default=0, help="questions (0: all)")
     args = parser.parse_args(argv)
 
-    rng = random.Random(args.seed)
     started = time.perf_counter()
-    groups = qmsum_groups(rng, args.hard, args.keep_previous)
-    counts = {"qmsum": len(groups)}
-    more = friendsqa_groups(rng, args.hard, args.keep_previous)
-    counts["friendsqa"] = len(more)
-    groups += more
-    more = kremlin_groups(rng, args.hard, args.keep_previous, args.kremlin)
-    counts["kremlin"] = len(more)
-    groups += more
-    rng.shuffle(groups)
-    if args.max_questions:
-        groups = groups[: args.max_questions]
+    groups, counts = training_groups(args)
     print(
         f"{len(groups)} questions {counts} in {time.perf_counter() - started:.0f} s",
         file=sys.stderr,

@@ -275,6 +275,24 @@ def kremlin_groups(
     return groups
 
 
+def training_groups(args: argparse.Namespace) -> tuple[list[Group], dict[str, int]]:
+    """Every training question of the three sources, shuffled with `args.seed` (the first
+    `args.max_questions` when set), and how many each source gave."""
+    rng = random.Random(args.seed)
+    groups = qmsum_groups(rng, args.hard, args.keep_previous)
+    counts = {"qmsum": len(groups)}
+    more = friendsqa_groups(rng, args.hard, args.keep_previous)
+    counts["friendsqa"] = len(more)
+    groups += more
+    more = kremlin_groups(rng, args.hard, args.keep_previous, args.kremlin)
+    counts["kremlin"] = len(more)
+    groups += more
+    rng.shuffle(groups)
+    if args.max_questions:
+        groups = groups[: args.max_questions]
+    return groups, counts
+
+
 # ---------------------------------------------------------------- training
 
 
@@ -367,19 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    rng = random.Random(args.seed)
     started = time.perf_counter()
-    groups = qmsum_groups(rng, args.hard, args.keep_previous)
-    counts = {"qmsum": len(groups)}
-    more = friendsqa_groups(rng, args.hard, args.keep_previous)
-    counts["friendsqa"] = len(more)
-    groups += more
-    more = kremlin_groups(rng, args.hard, args.keep_previous, args.kremlin)
-    counts["kremlin"] = len(more)
-    groups += more
-    rng.shuffle(groups)
-    if args.max_questions:
-        groups = groups[: args.max_questions]
+    groups, counts = training_groups(args)
     pairs = sum(len(g.texts) for g in groups)
     print(
         f"{len(groups)} questions, {pairs} pairs {counts} in {time.perf_counter() - started:.0f} s",
