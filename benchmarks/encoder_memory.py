@@ -6,7 +6,10 @@ Three measurements of resident memory (with `tqa serve`'s allocator setting, `ui
    ends: what stays after the thread is gone is kept by the compiled model, per shape.
 2. `repeat`: the same shapes again, on the main thread: a shape already run costs nothing more.
 3. `threads`: one batch shape on 1..N threads that stay alive: what each thread's own infer
-   request holds, and what comes back when they end.
+   request holds, and what comes back when they end;
+4. `random`: `--random N` batches of random sizes (1-32 texts) and widths (5-256 tokens), as a
+   server embeds questions and uploads: resident memory every N/6 batches. A runtime that
+   keeps something per input shape grows here until every shape it can see has been seen.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/encoder_memory.py --backend openvino-bf16
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import threading
 from pathlib import Path
@@ -54,24 +58,52 @@ def on_thread(fn: Any, hold: threading.Event | None = None) -> threading.Thread:
     return t
 
 
+def random_shapes(enc: Any, batches: int, seed: int) -> list[tuple[int, float]]:
+    """(batches run, resident MB) every batches/6 random-shape batches."""
+    rng = random.Random(seed)
+    out: list[tuple[int, float]] = [(0, rss())]
+    every = max(1, batches // 6)
+    for i in range(1, batches + 1):
+        rows = rng.choice((1, 1, 1, 2, 3, 5, 8, 13, 21, 32))
+        enc.encode([text(rng.randint(5, 256)) for _ in range(rows)])
+        if i % every == 0:
+            out.append((i, rss()))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="openvino-bf16")
     parser.add_argument("--rows", type=int, default=32)
     parser.add_argument("--widths", default="144,176,208,240")
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--random", type=int, default=900, help="random-shape batches (0: none)")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--onnx-mem-pattern",
+        action="store_true",
+        help="ONNX Runtime's per-shape memory patterns on, as before (embeddings.backends)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
     from ui.memory import tune_allocator
 
     tune_allocator()
+    from embeddings import backends
     from embeddings.encoder import Encoder
+
+    backends.ORT_MEM_PATTERN = args.onnx_mem_pattern
 
     enc = Encoder(None, backend=args.backend)
     enc.encode(["warm up"])
     widths = [int(w) for w in args.widths.split(",")]
-    report: dict[str, Any] = {"backend": enc.backend, "rows": args.rows, "start_mb": rss()}
+    report: dict[str, Any] = {
+        "backend": enc.backend,
+        "onnx_mem_pattern": args.onnx_mem_pattern,
+        "rows": args.rows,
+        "start_mb": rss(),
+    }
     shapes = []
     for width in widths:
         before = rss()
@@ -95,6 +127,7 @@ def main() -> int:
     for t in threads:
         t.join()
     report["freed_when_they_ended_mb"] = round(before - rss(), 1)
+    report["random_shapes_mb"] = random_shapes(enc, args.random, args.seed)
     report["end_mb"] = rss()
     report["mallinfo_end"] = mallinfo()
     print(json.dumps(report, indent=1))

@@ -1039,6 +1039,7 @@ def summarise(
                 "TQA_MAX_FILE_MB": FILE_LIMIT_MB,
                 "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
                 "GRADIO_TEMP_DIR": "<work>/gtmp",
+                **dict(item.split("=", 1) for item in args.server_env),
             },
             "corpus": "corpus/ (copied), index built by the server at start",
             "encoder_backend": run.backend,

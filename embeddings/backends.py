@@ -433,6 +433,13 @@ class ExportedRunner:
         return vecs, token_vecs, offsets
 
 
+# ONNX Runtime plans and keeps a memory pattern for every input shape a session runs. With the
+# batch sizes and token widths of questions and uploads, which vary without end, the process
+# grew by steps (541 -> 638 MB over 900 random shapes) where without the patterns it stays
+# flat (484 -> 512 MB) at the same speed (`benchmarks/encoder_memory.py --random`).
+ORT_MEM_PATTERN = False
+
+
 def _onnx_session(graph: Path, threads: int | None) -> Session:
     ort = import_runtime("onnxruntime")
     options = ort.SessionOptions()
@@ -440,6 +447,7 @@ def _onnx_session(graph: Path, threads: int | None) -> Session:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    options.enable_mem_pattern = ORT_MEM_PATTERN
     session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
     def run(feed: dict[str, np.ndarray]) -> np.ndarray:
