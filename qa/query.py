@@ -81,6 +81,9 @@ class Query:
     boost_docs: tuple[str, ...] = ()  # documents of the previous answer: the event still in play
     exclude_spans: tuple[tuple[str, int, int], ...] = ()  # (doc, start, end) already quoted
     event: str = ""  # the occasion named ("the Helsinki summit"), carried into follow-ups
+    # The subject still in play when the question names none of its own ("When will
+    # construction start?" after a question about the reservoir): what a later "it" means too.
+    carried: str = ""
     implied: dict[str, Any] = field(default_factory=dict)
     unnamed_text: str = ""  # `search_text` without the name that became the speaker filter
     # A role that several people hold ("the mayor"): the phrase -> the people not chosen,
@@ -1107,6 +1110,7 @@ def _follow(
             # "When will construction start?" after a question about the reservoir: it names
             # nothing, so the occasion in play is still the likeliest one (a little, no filter).
             query.boost_docs = _answer_docs(prev_answer)
+            query.carried = " ".join(dict.fromkeys(f"{prev.topic} {prev.carried}".split()))
         return
     query.follow_up = True
     prev_filters = dict(prev_answer.filters)
@@ -1153,7 +1157,8 @@ def _follow(
         query.exclude_spans = tuple((q.doc_id, q.start, q.end) for q in prev_answer.quotes)
     else:
         # "And about Syria?": a new topic on the same occasion, with the same people; "When
-        # will it open?": "it" is what the previous question was about.
-        thing = prev.topic if refers_to_thing else ""
+        # will it open?": "it" is what the previous question was about (and what that one
+        # still carried: "Who is paying for it?" after "When will construction start?").
+        thing = f"{prev.topic} {prev.carried}" if refers_to_thing else ""
         query.search_text = f"{query.search_text} {thing} {context}"
     query.search_text = re.sub(r"\s+", " ", query.search_text).strip()

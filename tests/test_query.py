@@ -296,6 +296,23 @@ def _history(names: SpeakerNames, latest: dt.date, *questions: str) -> list:
     return history
 
 
+def test_it_after_a_question_that_named_nothing_means_the_subject_before(corpus_names) -> None:
+    """"When will construction start?" after a question about the seawall is still about the
+    seawall, so an "it" after it searches for the seawall as well as for the construction."""
+    names, latest = corpus_names
+    history = _history(
+        names, latest, "How much will the seawall cost?", "When will construction start?"
+    )
+    middle = understand("When will construction start?", names, latest, history=history[:1])
+    assert not middle.follow_up and "seawall" in middle.carried.split()
+    query = understand("And who is paying for it?", names, latest, history=history)
+    assert query.follow_up
+    assert "seawall" in query.search_text and "construction" in query.search_text
+    # A question with a subject of its own carries nothing further.
+    fresh = understand("What did Gideon Pell offer?", names, latest, history=history)
+    assert fresh.carried == "" and "seawall" not in fresh.search_text
+
+
 def test_a_self_contained_question_starts_fresh(corpus_names) -> None:
     names, latest = corpus_names
     history = _history(names, latest, "What did Gideon Pell offer?")
