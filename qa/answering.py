@@ -58,6 +58,9 @@ class AnswerSettings:
     w_lexical: float = 0.3  # share of the question's topic stems in the sentence
     w_passage: float = 0.35  # retrieval rank of the sentence's passage (1 for the top hit)
     w_title: float = 0.0  # the question names the occasion ("at the G20 summit")
+    # Topic stems that the passage's own title has ("at the vaccination launch", "after the
+    # rail freight hearing") say which occasion, not which sentence: they leave the overlap.
+    lexical_off_title: bool = True
     w_reply: float = 0.3  # opening a reply to a question like ours
     w_boost_doc: float = 0.1  # follow-ups: the previous answer's documents
     w_boost_passage: float = 0.15  # ... and again on the passage's standing, after the scorer
@@ -500,7 +503,8 @@ def candidates(
         c.title = len(topic & titles[title]) / len(topic) if topic else 0.0
         words = set(tok(c.text))
         c.dense = float(cosine)
-        c.lexical = len(topic & words) / len(topic) if topic else 0.0
+        own = (topic - titles[title] if settings.lexical_off_title else topic) or topic
+        c.lexical = len(own & words) / len(own) if own else 0.0
         c.passage = 1.0 / (1.0 + c.hit_rank)
         c.words = word_count(c.text)
         c.asks = c.text.rstrip().endswith("?")

@@ -352,3 +352,32 @@ def test_the_dense_searchs_best_passages_are_read_when_fusion_leaves_them_out() 
     assert placed.score == plain[7].score  # it stands as the last passage read
     keys = [(h.passage.doc_id, h.passage.start) for h in hits]
     assert len(keys) == len(set(keys))  # each passage once
+
+
+def test_words_that_name_the_occasion_do_not_count_as_a_sentences_overlap() -> None:
+    """"Who at the vaccination launch talked about his wife?": every sentence of the launch
+    shares "vaccination launch" with its title; only "wife" says which one answers."""
+    from qa.answering import candidates
+    from qa.query import understand
+
+    launch = make_transcript(
+        "launch",
+        "Vaccination launch in Eastquay",
+        dt.date(2023, 9, 27),
+        [
+            ("Ada Lind", "This vaccination launch in Eastquay is the first of twelve."),
+            ("Albert Finch", "Last February my wife was in hospital for nine days."),
+        ],
+    )
+    qa = FakeQA([launch])
+    query = understand("Who at the vaccination launch in Eastquay talked about his wife?")
+    hits = [Hit(p, 1.0) for p in qa.passages]
+
+    def overlap(settings: AnswerSettings) -> dict[str, float]:
+        found = candidates(qa, query, hits, settings)
+        return {c.hit.passage.speaker or "": c.lexical for c in found}
+
+    plain = overlap(AnswerSettings(lexical_off_title=False))
+    assert plain["Ada Lind"] > plain["Albert Finch"]  # the occasion's words outweigh "wife"
+    off = overlap(AnswerSettings())
+    assert off["Albert Finch"] > off["Ada Lind"] == 0.0
