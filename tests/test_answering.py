@@ -355,7 +355,7 @@ def test_the_dense_searchs_best_passages_are_read_when_fusion_leaves_them_out() 
 
 
 def test_words_that_name_the_occasion_do_not_count_as_a_sentences_overlap() -> None:
-    """"Who at the vaccination launch talked about his wife?": every sentence of the launch
+    """ "Who at the vaccination launch talked about his wife?": every sentence of the launch
     shares "vaccination launch" with its title; only "wife" says which one answers."""
     from qa.answering import candidates
     from qa.query import understand

@@ -297,7 +297,7 @@ def _history(names: SpeakerNames, latest: dt.date, *questions: str) -> list:
 
 
 def test_it_after_a_question_that_named_nothing_means_the_subject_before(corpus_names) -> None:
-    """"When will construction start?" after a question about the seawall is still about the
+    """ "When will construction start?" after a question about the seawall is still about the
     seawall, so an "it" after it searches for the seawall as well as for the construction."""
     names, latest = corpus_names
     history = _history(
