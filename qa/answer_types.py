@@ -35,6 +35,27 @@ _HOW_MANY = re.compile(
 )
 _BY_HOW_MUCH = re.compile(r"\bby\s+how\s+much\b", _I)
 _HOW_MUCH = re.compile(r"\bhow\s+much\b", _I)
+# "How expensive is each point on wages?", "How costly was the strike?": a sum.
+_HOW_EXPENSIVE = re.compile(r"\bhow\s+(?:expensive|costly|dear)\b", _I)
+# "How long did the walkout last?", "How long does it take to train one?": a stretch of
+# time (or a length), not the event's date. "How long ago" asks when.
+_HOW_LONG = re.compile(r"\bhow\s+long\b(?!\s+ago\b)", _I)
+_UNIT = (
+    r"(?:second|sec|minute|min|hour|hr|day|night|week|weekend|fortnight|month|year|yr|decade|"
+    r"centur(?:y|ie)|season|term|shift|generation|lifetime|kilomet(?:re|er)|km|met(?:re|er)|"
+    r"mile|feet|foot|yard|inch(?:e)?|page|word|chapter|episode|lap|stage)s?"
+)
+_DURATION = re.compile(
+    # "twenty-seven days", "12 to 18 months", "a year", "a few weeks", "for months", "3h"
+    r"\b(?:\d+(?:[.,]\d+)?|a|an|one|few|several|couple|many|some|" + _NUMBER_WORDS + r")"
+    r"(?:[\s-]+(?:[\w'’]+[\s-]+){0,3}?)" + _UNIT + r"\b"
+    r"|\b\d+\s*(?:h|hrs?|mins?|km|m)\b"
+    r"|\b(?:for|over|in)\s+(?:years|months|weeks|days|hours|decades|ages)\b"
+    # "until the reservoir is back above sixty percent", "since 2009", "all night", "overnight"
+    r"|\b(?:until|till|since|all\s+(?:day|night|week|month|year|summer|winter)|overnight|"
+    r"forever|ages|(?:long|short)\s+time|(?:years|months|weeks|days)\s+(?:ago|later|before))\b",
+    _I,
+)
 # "how old", "what share of …", "what was Harbour Vale's unemployment rate …"
 _OTHER_FIGURE = re.compile(
     r"\b(?:how\s+old|what\s+(?:(?:is|was|were|are|will\s+be)\s+(?:[\w'’-]+\s+){0,4}?)?"
@@ -83,6 +104,10 @@ def figure_focus(question: str) -> tuple[str | None, tuple[str, ...]]:
     ("what share", "what was the unemployment rate"), ("any", ()) for another figure ("by how
     much"), (None, ()) for none. A "how much" that is not about money ("how much care does the
     chick need") asks for no figure."""
+    if _HOW_LONG.search(question):
+        return "duration", ()
+    if _HOW_EXPENSIVE.search(question):
+        return "money", ()
     many = _HOW_MANY.search(question)
     if many:
         return "count", tuple(w.lower() for w in re.findall(r"[\w'’-]+", many.group(1)))
@@ -138,6 +163,11 @@ def states_share(text: str) -> bool:
     return bool(_SHARE.search(text))
 
 
+def states_duration(text: str) -> bool:
+    """A stretch of time or a length: "twenty-seven days", "for months", "until October"."""
+    return bool(_DURATION.search(text))
+
+
 def states_age(text: str) -> bool:
     """An age or when something began: a number, or a year (any digits will do)."""
     return bool(_STATES_FIGURE.search(text) or _DIGITS.search(text))
@@ -157,4 +187,6 @@ def states(kind: str | None, text: str) -> bool:
         return states_share(text)
     if kind == "count":
         return states_count(text)
+    if kind == "duration":
+        return states_duration(text)
     return states_figure(text)

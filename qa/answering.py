@@ -231,7 +231,10 @@ def answer(
     if relaxed and quotes:
         notes.append(relaxation_note(relaxed, query.topic, query.speaker))
     if not quotes and found.no_figure:
-        notes.append("The closest passages are about this but none of them gives the figure.")
+        asked = (
+            "says how long" if figure_focus(query.question)[0] == "duration" else "gives the figure"
+        )
+        notes.append(f"The closest passages are about this but none of them {asked}.")
     note = " ".join(notes)
     if not quotes:
         return Answer(question, [], True, hits[:5], filters, implied, note=note)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from qa.answering import AnswerSettings
+from qa.answering import AnswerSettings, answer
 from qa.service import TranscriptQA
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +112,19 @@ def test_a_fragment_answer_brings_its_context(qa: Any) -> None:
     quote = _first(qa, "What did Gideon Pell offer?")
     assert quote.speaker == "Gideon Pell"
     assert len(quote.text.split()) >= 8, quote.text
+
+
+def test_how_long_is_answered_with_how_long(qa: Any) -> None:
+    # The sentence shares no word with the question; "the long cross-town routes" does.
+    quote = _first(qa, "How long did the walkout on public transport last in 2023?")
+    assert "strike_settlement" in quote.doc_id
+    assert "twenty-seven days" in quote.text or "four weeks" in quote.text, quote.text
+    without = answer(
+        qa,
+        "How long did the walkout on public transport last in 2023?",
+        settings=AnswerSettings(figures=False),
+    )
+    assert "twenty-seven days" not in without.quotes[0].text  # what the rule changed
 
 
 # ---------------------------------------------------------------- abstention

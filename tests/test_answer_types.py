@@ -12,6 +12,7 @@ from qa.answer_types import (
     states_age,
     states_change,
     states_count,
+    states_duration,
     states_figure,
     states_money,
     states_share,
@@ -58,6 +59,21 @@ def test_what_the_figure_is_of() -> None:
     assert figure_focus("How much care does the chick need?") == (None, ())
     assert figure_focus("How much cheaper could gas be?") == ("change", ())
     assert figure_focus("How old was the border document?") == ("age", ())
+    # "how expensive" asks for a sum as "how much … cost" does; "how long" for a duration,
+    # "how long ago" for a date (no figure rule)
+    assert figure_focus("How expensive is each extra point on wages?") == ("money", ())
+    assert figure_focus("How long did the walkout last?") == ("duration", ())
+    assert figure_focus("How long ago did the plant close?") == (None, ())
+
+
+def test_what_states_a_duration() -> None:
+    assert states_duration("after twenty-seven days, the strike came to an end")
+    assert states_duration("it takes between twelve and eighteen months to train a driver")
+    assert states_duration("Until the reservoir is back above sixty percent.")
+    assert states_duration("We talked for about an hour.") and states_duration("for years")
+    assert not states_duration("On the long routes we need about sixty more drivers.")
+    assert not states_duration("It will cost 58 million crowns.")
+    assert not states_duration("The line opened in 2024.")
 
 
 def test_years_and_clock_times_are_not_figures() -> None:
@@ -123,6 +139,36 @@ def test_the_quote_with_the_count_leads() -> None:
     a = answer(_hub(), question)
     assert not a.abstained
     assert "140 electric trucks" in a.quotes[0].text
+
+
+def test_how_long_is_answered_by_a_duration_or_abstains() -> None:
+    qa = FakeQA(
+        [
+            make_transcript(
+                "strike",
+                "Strike press conference",
+                dt.date(2023, 6, 19),
+                [
+                    (
+                        "Elena Marsh",
+                        "The strike on the buses was long and the strike was hard on the "
+                        "long cross-town routes, where the strike hit the night buses.",
+                    ),
+                    (
+                        "Elena Marsh",
+                        "After twenty-seven days, the strike on the buses came to an end.",
+                    ),
+                ],
+            )
+        ]
+    )
+    question = "How long did the strike on the buses last?"
+    before = answer(qa, question, settings=NO_FIGURES)
+    assert "twenty-seven" not in before.quotes[0].text  # the words alone pick the other turn
+    a = answer(qa, question)
+    assert "twenty-seven days" in a.quotes[0].text
+    gone = answer(_hub(), "How long did building the Rotterdam hub take?")
+    assert gone.abstained and "how long" in gone.note
 
 
 NO_FIGURES = AnswerSettings(figures=False)
