@@ -131,6 +131,28 @@ def figure_focus(question: str) -> tuple[str | None, tuple[str, ...]]:
     return ("age", ()) if word.startswith("how") else ("any", ())
 
 
+# "What price per wet tonne…?", "How much per hectare…?": the unit the figure is counted in
+# (not "per cent", "per se").
+_PER_UNIT = re.compile(r"\bper\s+(?!cent\b|se\b|capita\b)([^\W\d_]{2,})(?:\s+([^\W\d_]{2,}))?", _I)
+_FUNCTION_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "a an the and or of for in on at to from with by that this do does did is are was were "
+        "will would can could should has have had than as",
+    )
+)
+
+
+def per_unit(question: str) -> str | None:
+    """The unit a rate is asked per ("tonne" in "What price per wet tonne…?"), or None. A
+    figure of another kind ("eight million for the factory") does not answer it."""
+    found = _PER_UNIT.search(question)
+    if not found:
+        return None
+    first, second = found.group(1).lower(), (found.group(2) or "").lower()
+    return second if second and second not in _FUNCTION_WORDS else first
+
+
 def asks_for_figure(question: str) -> bool:
     """The question wants a number: an amount, a count, a share, an age."""
     return figure_focus(question)[0] is not None

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa import sentence_scoring
-from qa.answer_types import figure_focus, states, states_count
+from qa.answer_types import figure_focus, per_unit, states, states_count
 from qa.chunking import chunk_turn, sentence_spans, word_count
 from qa.errors import QueryError
 from qa.limits import check_date
@@ -90,6 +90,7 @@ class AnswerSettings:
     learned_margin: float = 0.15  # ... among those within this much of the best hand-set score
     figures: bool = True  # "How much…?", "How many…?" are answered only by quotes with a figure
     figure_candidates: int = 40  # the best this many sentences are checked for one
+    per_unit: bool = True  # ... and "per tonne" by a sentence with the figure and the unit
 
 
 DEFAULT_SETTINGS = AnswerSettings()
@@ -231,9 +232,10 @@ def answer(
     if relaxed and quotes:
         notes.append(relaxation_note(relaxed, query.topic, query.speaker))
     if not quotes and found.no_figure:
-        asked = (
-            "says how long" if figure_focus(query.question)[0] == "duration" else "gives the figure"
-        )
+        duration = figure_focus(query.question)[0] == "duration"
+        asked = "says how long" if duration else "gives the figure"
+        unit = per_unit(query.question) if settings.per_unit else None
+        asked += f" per {unit}" if unit else ""
         notes.append(f"The closest passages are about this but none of them {asked}.")
     note = " ".join(notes)
     if not quotes:
@@ -286,18 +288,31 @@ def _ranked(qa: Searchable, query: Query, settings: AnswerSettings, reranker: An
     tokenize = _tokenizer()
     # A counted word the transcripts never say (a typo, "peple") cannot be required.
     stems = {t for w in counted if knows is None or knows(w) for t in tokenize(w)}
+    unit = per_unit(query.question) if settings.per_unit else None
+    units = set(tokenize(unit)) if unit else set()
     top = ranked[: settings.figure_candidates]
-    with_figure = [c for c in top if _gives_figure(qa, c, kind, stems, settings)]
+    with_figure = [c for c in top if _gives_figure(qa, c, kind, stems, settings, units)]
     return Ranking(hits, with_figure, not with_figure and _supported(ranked, settings))
 
 
 def _gives_figure(
-    qa: Searchable, sentence: Candidate, kind: str, stems: set[str], settings: AnswerSettings
+    qa: Searchable,
+    sentence: Candidate,
+    kind: str,
+    stems: set[str],
+    settings: AnswerSettings,
+    units: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> bool:
     """The quote this sentence would lead states the figure asked for (qa.answer_types): a
-    sum for a money question, a number beside what is counted for "how many", else any."""
+    sum for a money question, a number beside what is counted for "how many", else any;
+    for a rate ("per tonne") a sentence that names the unit and states the figure."""
     transcript = qa.transcript(sentence.hit.passage.doc_id)
     quote = _widen(transcript, sentence, settings)
+    if units:
+        tokenize = _tokenizer()
+        parts = [transcript.text[a:b] for a, b in sentence_spans(quote.text, quote.start)]
+        if not any(units & set(tokenize(part)) and states(kind, part) for part in parts):
+            return False
     if kind == "count" and stems:
         tokenize = _tokenizer()
         return any(

@@ -9,6 +9,7 @@ from test_answering import FakeQA, make_transcript
 from qa.answer_types import (
     asks_for_figure,
     figure_focus,
+    per_unit,
     states_age,
     states_change,
     states_count,
@@ -169,6 +170,34 @@ def test_how_long_is_answered_by_a_duration_or_abstains() -> None:
     assert "twenty-seven days" in a.quotes[0].text
     gone = answer(_hub(), "How long did building the Rotterdam hub take?")
     assert gone.abstained and "how long" in gone.note
+
+
+def test_a_rate_is_answered_by_a_figure_in_its_unit() -> None:
+    assert per_unit("What price per wet tonne does Kelpwork pay?") == "tonne"
+    assert per_unit("How much did they pay per hectare for the farmland?") == "hectare"
+    assert per_unit("What share, per cent, went by rail?") is None
+    qa = FakeQA(
+        [
+            make_transcript(
+                "kelp",
+                "Podcast",
+                dt.date(2022, 9, 14),
+                [
+                    (
+                        "Ines Okafor",
+                        "The price we pay our seaweed farmers went into the plan: about eight "
+                        "million of the price goes into the factory the farmers supply.",
+                    ),
+                    ("Ines Okafor", "Our farmers get 40 pounds a tonne, wet."),
+                ],
+            )
+        ]
+    )
+    question = "What price per tonne do the seaweed farmers get?"
+    assert "eight" in answer(qa, question, settings=NO_FIGURES).quotes[0].text
+    assert "40 pounds a tonne" in answer(qa, question).quotes[0].text
+    missing = answer(qa, "What price per hectare do the seaweed farmers get?")
+    assert missing.abstained and "per hectare" in missing.note
 
 
 NO_FIGURES = AnswerSettings(figures=False)
