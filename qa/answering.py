@@ -90,6 +90,9 @@ class AnswerSettings:
     learned_margin: float = 0.15  # ... among those within this much of the best hand-set score
     figures: bool = True  # "How much…?", "How many…?" are answered only by quotes with a figure
     figure_candidates: int = 40  # the best this many sentences are checked for one
+    # A figure asked for a period no event is from ("revenue in 2021") must be placed in it
+    # by its quote ("in 2021", "next year", "in January"), or the answer abstains.
+    figure_period: bool = True
     per_unit: bool = True  # ... and "per tonne" by a sentence with the figure and the unit
 
 
@@ -202,6 +205,7 @@ def answer(
         closest = found.hits[:5]
         return Answer(question, [], True, closest, query.filters, dict(query.implied), note=note)
     relaxed: dict[str, Any] = {}
+    undated = ""  # a figure was found, but none placed in the period asked for
     if query.unnamed_text and not query.follow_up and not _supported(found.ranked, settings):
         # "What did Elena Marsh say about the seawall?" under her filter: without the name,
         # the words that are left find what she said about it.
@@ -220,6 +224,14 @@ def answer(
             for key in dropped:
                 setattr(looser, key, {"speaker": speaker, "since": since_d, "until": until_d}[key])
             looser_found = _ranked(qa, looser, settings, reranker)
+            period = {k: query.implied[k] for k in dropped if k in ("since", "until")}
+            if period and settings.figure_period and figure_focus(query.question)[0]:
+                # "What was the revenue in 2021?" asked of a 2022 event: only a figure
+                # placed in 2021 answers it.
+                dated = _in_period(qa, looser_found.ranked, period, settings)
+                if _supported(looser_found.ranked, settings) and not _supported(dated, settings):
+                    undated = period_words(period.get("since"), period.get("until"))
+                looser_found = replace(looser_found, ranked=dated)
             if _supported(looser_found.ranked, settings):
                 relaxed = {k: query.implied[k] for k in dropped}
                 query, found = looser, looser_found
@@ -231,7 +243,9 @@ def answer(
     notes = list(query.notes)  # "the mayor": two people held that role; which one we took
     if relaxed and quotes:
         notes.append(relaxation_note(relaxed, query.topic, query.speaker))
-    if not quotes and found.no_figure:
+    if not quotes and undated:
+        notes.append(f"Nothing {undated} gives that figure.")
+    elif not quotes and found.no_figure:
         duration = figure_focus(query.question)[0] == "duration"
         asked = "says how long" if duration else "gives the figure"
         unit = per_unit(query.question) if settings.per_unit else None
@@ -336,6 +350,49 @@ def _supported(found: list[Candidate], settings: AnswerSettings) -> bool:
         return False
     logits = [c.rerank for c in found if c.rerank is not None]
     return not logits or max(logits) >= settings.rerank_threshold
+
+
+_MONTHS = re.findall(
+    r"\w+", "January February March April May June July August September October November December"
+)
+_RELATIVE_YEAR = {"last year": -1, "this year": 0, "next year": 1}
+
+
+def _in_period(
+    qa: Searchable, ranked: list[Candidate], period: dict[str, Any], settings: AnswerSettings
+) -> list[Candidate]:
+    """The sentences whose quote places its figure in the period asked for ("revenue in
+    2021"): by naming a year of it, or "next year" or a month that, said on the event's
+    date, falls in it. From an event of another year, a figure with no time of its own is
+    that event's figure, not the one asked for."""
+    since = period.get("since") or dt.date.min
+    until = period.get("until") or dt.date.max
+    out = []
+    for c in ranked:
+        quote = _widen(qa.transcript(c.hit.passage.doc_id), c, settings).text
+        said = c.hit.passage.date
+        if _names_period(quote, said, since, until):
+            out.append(c)
+    return out
+
+
+def _names_period(text: str, said: dt.date | None, since: dt.date, until: dt.date) -> bool:
+    for year in re.findall(r"\b(?:1[89]|20)\d\d\b", text):
+        if since.year <= int(year) <= until.year:
+            return True
+    if said is None:
+        return False
+    for phrase, shift in _RELATIVE_YEAR.items():
+        if phrase in text.lower() and since.year <= said.year + shift <= until.year:
+            return True
+    for month in re.findall(r"\b(?:" + "|".join(_MONTHS) + r")\b", text):
+        m = _MONTHS.index(month) + 1
+        # the month's nearest occurrence before or after the day it was said
+        for year in (said.year - 1, said.year, said.year + 1):
+            first = dt.date(year, m, 1)
+            if abs((first - said).days) <= 366 and since <= first <= until:
+                return True
+    return False
 
 
 def _relaxations(query: Query) -> list[tuple[str, ...]]:

@@ -200,4 +200,28 @@ def test_a_rate_is_answered_by_a_figure_in_its_unit() -> None:
     assert missing.abstained and "per hectare" in missing.note
 
 
+def _kelp(*said: str) -> FakeQA:
+    turns = [("Ines Okafor", text) for text in said]
+    return FakeQA([make_transcript("kelp", "Podcast", dt.date(2022, 9, 14), turns)])
+
+
+def test_a_figure_for_a_year_no_event_is_from_must_be_placed_in_it() -> None:
+    # The only event is of 2022: the date filter "in 2021" finds nothing and is dropped, and
+    # then only a quote that places its figure in 2021 answers.
+    undated = _kelp("Kelpwork revenue this spring was 3 million pounds, and revenue grows.")
+    a = answer(undated, "What was Kelpwork's revenue in 2021?")
+    assert a.abstained and "Nothing in 2021 gives that figure" in a.note
+    off = answer(undated, "What was Kelpwork's revenue in 2021?", settings=NO_PERIOD)
+    assert not off.abstained  # the rule is what abstained
+    dated = _kelp("Kelpwork revenue in 2021 was 1.2 million pounds, and revenue grows.")
+    assert "1.2 million" in answer(dated, "What was Kelpwork's revenue in 2021?").quotes[0].text
+    # "next year" and a month said on the event's date place a figure too
+    later = _kelp("Kelpwork revenue will rise by 5 percent next year, and revenue grows.")
+    assert not answer(later, "By how much will Kelpwork revenue rise in 2023?").abstained
+    month = _kelp("Kelpwork revenue will rise by 5 percent in January, and revenue grows.")
+    assert not answer(month, "By how much will Kelpwork revenue rise in 2023?").abstained
+    assert answer(month, "By how much will Kelpwork revenue rise in 2025?").abstained
+
+
 NO_FIGURES = AnswerSettings(figures=False)
+NO_PERIOD = AnswerSettings(figure_period=False)
