@@ -212,3 +212,35 @@ def states(kind: str | None, text: str) -> bool:
     if kind == "duration":
         return states_duration(text)
     return states_figure(text)
+
+
+# "When did the hub open?" asks about the past; "The hub opens next spring" says it has not
+# happened, and so does not answer it (a near miss: the words match, the fact is not there).
+_WHEN_PAST = re.compile(r"^\W*(?:and\s+|so\s+)?when\s+(?:did|was|were|had)\b", _I)
+_SEASONS = r"spring|summer|autumn|fall|winter|year|month|week|weekend|quarter|season|term"
+_DAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_MONTH_NAMES = (
+    r"january|february|march|april|may|june|july|august|september|october|november|december"
+)
+_FUTURE_TIME = re.compile(
+    r"\b(?:next\s+(?:" + _SEASONS + "|" + _DAYS + "|" + _MONTH_NAMES + r")|in\s+the\s+coming\s+\w+"
+    r"|later\s+this\s+(?:" + _SEASONS + r")|not\s+(?:yet|until)|(?:is|are)\s+due\s+to|"
+    r"will\s+(?:open|start|begin|launch|finish|be\s+(?:ready|finished|completed|open)))\b",
+    _I,
+)
+_PAST_TIME = re.compile(
+    r"\b(?:last\s+(?:" + _SEASONS + "|" + _DAYS + "|" + _MONTH_NAMES + r")|ago|yesterday|"
+    r"(?:opened|started|began|launched|finished|ended|was|were|had)\b)",
+    _I,
+)
+
+
+def asks_when_past(question: str) -> bool:
+    """ "When did …?", "When was …?": the question takes it that the thing happened."""
+    return bool(_WHEN_PAST.search(question))
+
+
+def only_future(sentence: str) -> bool:
+    """The sentence places what it says ahead ("opens next spring", "Next April.") and says
+    nothing of the past."""
+    return bool(_FUTURE_TIME.search(sentence)) and not _PAST_TIME.search(sentence)

@@ -24,7 +24,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa import sentence_scoring
-from qa.answer_types import figure_focus, per_unit, states, states_count
+from qa.answer_types import (
+    asks_when_past,
+    figure_focus,
+    only_future,
+    per_unit,
+    states,
+    states_count,
+)
 from qa.chunking import chunk_turn, sentence_spans, word_count
 from qa.errors import QueryError
 from qa.limits import check_date
@@ -93,6 +100,7 @@ class AnswerSettings:
     # A figure asked for a period no event is from ("revenue in 2021") must be placed in it
     # by its quote ("in 2021", "next year", "in January"), or the answer abstains.
     figure_period: bool = True
+    past_when: bool = True  # "When did it open?" is not answered by a turn saying "next spring"
     per_unit: bool = True  # ... and "per tonne" by a sentence with the figure and the unit
 
 
@@ -295,6 +303,11 @@ def _ranked(qa: Searchable, query: Query, settings: AnswerSettings, reranker: An
         ranked = rerank_candidates(qa, query, hits, reranker, settings)
     else:
         ranked = rank(candidates(qa, query, hits, settings), settings)
+    if settings.past_when and ranked and asks_when_past(query.question):
+        # "When did the hub open?": a turn that says "it opens next spring" answers that it
+        # has not, so none of its sentences is the answer.
+        ahead = {(c.hit.passage.doc_id, c.hit.passage.turn) for c in ranked if only_future(c.text)}
+        ranked = [c for c in ranked if (c.hit.passage.doc_id, c.hit.passage.turn) not in ahead]
     kind, counted = figure_focus(query.question) if settings.figures else (None, ())
     if not ranked or kind is None:
         return Ranking(hits, ranked)

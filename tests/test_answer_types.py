@@ -8,7 +8,9 @@ from test_answering import FakeQA, make_transcript
 
 from qa.answer_types import (
     asks_for_figure,
+    asks_when_past,
     figure_focus,
+    only_future,
     per_unit,
     states_age,
     states_change,
@@ -221,6 +223,35 @@ def test_a_figure_for_a_year_no_event_is_from_must_be_placed_in_it() -> None:
     month = _kelp("Kelpwork revenue will rise by 5 percent in January, and revenue grows.")
     assert not answer(month, "By how much will Kelpwork revenue rise in 2023?").abstained
     assert answer(month, "By how much will Kelpwork revenue rise in 2025?").abstained
+
+
+def test_when_did_is_not_answered_by_a_turn_that_puts_it_ahead() -> None:
+    assert asks_when_past("When did Halden's Rotterdam hub open?")
+    assert not asks_when_past("When will the Rotterdam hub open?")
+    assert only_future("The Rotterdam hub opens next spring.") and only_future("Next April.")
+    assert not only_future("It opened last April, a year late.")
+    qa = FakeQA(
+        [
+            make_transcript(
+                "call",
+                "Earnings call",
+                dt.date(2024, 7, 25),
+                [
+                    ("Rebecca Thorne", "The Rotterdam hub opens next spring, the hub is on time."),
+                    (
+                        "Rebecca Thorne",
+                        "Rotterdam was busy. We opened it on the thirteenth of May.",
+                    ),
+                ],
+            )
+        ]
+    )
+    question = "When did the Rotterdam hub open?"
+    assert (
+        "next spring"
+        in answer(qa, question, settings=AnswerSettings(past_when=False)).quotes[0].text
+    )
+    assert "thirteenth of May" in answer(qa, question).quotes[0].text
 
 
 NO_FIGURES = AnswerSettings(figures=False)
