@@ -101,6 +101,7 @@ class AnswerSettings:
     # by its quote ("in 2021", "next year", "in January"), or the answer abstains.
     figure_period: bool = True
     past_when: bool = True  # "When did it open?" is not answered by a turn saying "next spring"
+    about_overlap: bool = True  # "What did X say about Y?": only Y's words count in the overlap
     per_unit: bool = True  # ... and "per tonne" by a sentence with the figure and the unit
 
 
@@ -572,6 +573,10 @@ def candidates(
     _reply_features(qa, found, question)
     tok = _tokenizer()
     topic = set(tok(query.topic or query.search_text))
+    # "What did Calder Valley Water say about leaks?": who is asked about is not what the
+    # sentence must say; the words after "about" are.
+    said_about = _SAID_ABOUT.search(query.search_text) if settings.about_overlap else None
+    about = set(tok(said_about.group(1))) & topic if said_about else set()
     boost = set(query.boost_docs)
     titles: dict[str, set[str]] = {}
     turn_starts: dict[tuple[str, int], list[int]] = {}
@@ -592,6 +597,8 @@ def candidates(
         words = set(tok(c.text))
         c.dense = float(cosine)
         own = (topic - titles[title] if settings.lexical_off_title else topic) or topic
+        if about:
+            own = (own & about) or own
         c.lexical = len(own & words) / len(own) if own else 0.0
         c.passage = 1.0 / (1.0 + c.hit_rank)
         c.words = word_count(c.text)
@@ -599,6 +606,14 @@ def candidates(
         c.greets = greets(c.text)
         c.boosted = c.hit.passage.doc_id in boost
     return found
+
+
+_SAID_ABOUT = re.compile(
+    r"\b(?:say|said|says|saying|tell|told|think|thought|thinks|announce\w*|claim\w*|mention\w*|"
+    r"report\w*|promise\w*|warn\w*)\s+(?:(?:us|me|them|him|her|you)\s+)?(?:about|on|regarding|"
+    r"concerning)\s+(.+)",
+    re.IGNORECASE,
+)
 
 
 def rerank_candidates(

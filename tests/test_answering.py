@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qa.answering import AnswerSettings, answer
+from qa.answering import AnswerSettings, answer, candidates
 from qa.chunking import chunk, sentence_spans, word_count
 from qa.errors import QueryError
-from qa.query import STOPWORDS
+from qa.query import STOPWORDS, understand
 from qa.results import Answer, Hit
 from qa.transcript import Transcript, Turn
 
@@ -381,3 +381,31 @@ def test_words_that_name_the_occasion_do_not_count_as_a_sentences_overlap() -> N
     assert plain["Ada Lind"] > plain["Albert Finch"]  # the occasion's words outweigh "wife"
     off = overlap(AnswerSettings())
     assert off["Albert Finch"] > off["Ada Lind"] == 0.0
+
+
+def test_who_was_asked_about_is_not_what_the_sentence_must_say() -> None:
+    # "What did Calder Water say about leaks?": the chair's introduction names the company;
+    # only the words after "about" count in a sentence's overlap with the question.
+    qa = FakeQA(
+        [
+            make_transcript(
+                "meeting",
+                "Reservoir meeting",
+                dt.date(2025, 2, 11),
+                [
+                    ("Anjali Rowe", "Calder Water will say what it plans tonight."),
+                    ("Peter Vance", "We lost 97 million litres a day to leaks."),
+                ],
+            )
+        ]
+    )
+
+    def overlaps(settings: AnswerSettings) -> dict[str, float]:
+        query = understand("What did Calder Water say about leaks?", None, None)
+        hits = qa.search(query.search_text)
+        return {c.hit.passage.speaker: c.lexical for c in candidates(qa, query, hits, settings)}
+
+    before = overlaps(AnswerSettings(about_overlap=False))
+    assert before["Anjali Rowe"] > before["Peter Vance"] > 0
+    now = overlaps(AnswerSettings())
+    assert now["Anjali Rowe"] == 0 and now["Peter Vance"] == 1
