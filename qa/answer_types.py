@@ -36,7 +36,12 @@ _HOW_MANY = re.compile(
 _BY_HOW_MUCH = re.compile(r"\bby\s+how\s+much\b", _I)
 _HOW_MUCH = re.compile(r"\bhow\s+much\b", _I)
 # "How expensive is each point on wages?", "How costly was the strike?": a sum.
-_HOW_EXPENSIVE = re.compile(r"\bhow\s+(?:expensive|costly|dear)\b", _I)
+# "How much does the stripper make?" (a verb right after "how much": what is made is money)
+_HOW_EXPENSIVE = re.compile(
+    r"\bhow\s+(?:expensive|costly|dear)\b"
+    r"|\bhow\s+much\s+(?:does|do|did|will|would|can|could)\s+(?:[\w'’-]+\s+){1,4}?make(?:\s+(?:a|an|per|each)\s+\w+)?\W*$",
+    _I,
+)
 # "How long did the walkout last?", "How long does it take to train one?": a stretch of
 # time (or a length), not the event's date. "How long ago" asks when.
 _HOW_LONG = re.compile(r"\bhow\s+long\b(?!\s+ago\b)", _I)

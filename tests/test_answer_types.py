@@ -67,6 +67,9 @@ def test_what_the_figure_is_of() -> None:
     assert figure_focus("How expensive is each extra point on wages?") == ("money", ())
     assert figure_focus("How long did the walkout last?") == ("duration", ())
     assert figure_focus("How long ago did the plant close?") == (None, ())
+    # what a person makes is money; what noise or progress they make is not
+    assert figure_focus("How much does a driver make a year?") == ("money", ())
+    assert figure_focus("How much noise did they make?") == (None, ())
 
 
 def test_what_states_a_duration() -> None:
