@@ -249,3 +249,15 @@ def only_future(sentence: str) -> bool:
     """The sentence places what it says ahead ("opens next spring", "Next April.") and says
     nothing of the past."""
     return bool(_FUTURE_TIME.search(sentence)) and not _PAST_TIME.search(sentence)
+
+
+_RISE = re.compile(
+    r"\b(?:more|less|extra|additional|further|up|down|higher|lower|increas\w*|ris(?:e|es|en|ing)|"
+    r"rose|rais\w*|f(?:a|e)ll\w*|cut\w*|drop\w*|grow\w*|grew|doubl\w*|halv\w*|revis\w*)\b",
+    _I,
+)
+
+
+def states_rise(text: str) -> bool:
+    """The text speaks of a change: "35 million more", "a pay rise of 3.5 percent"."""
+    return bool(_RISE.search(text))

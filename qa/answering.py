@@ -31,6 +31,7 @@ from qa.answer_types import (
     per_unit,
     states,
     states_count,
+    states_rise,
 )
 from qa.chunking import chunk_turn, sentence_spans, word_count
 from qa.errors import QueryError
@@ -101,6 +102,9 @@ class AnswerSettings:
     # by its quote ("in 2021", "next year", "in January"), or the answer abstains.
     figure_period: bool = True
     past_when: bool = True  # "When did it open?" is not answered by a turn saying "next spring"
+    change_word: bool = (
+        True  # ... and a change ("a pay rise", "35 million more") by a quote that says one
+    )
     about_overlap: bool = True  # "What did X say about Y?": only Y's words count in the overlap
     per_unit: bool = True  # ... and "per tonne" by a sentence with the figure and the unit
 
@@ -347,6 +351,8 @@ def _gives_figure(
             states_count(part) and bool(stems & set(tokenize(part)))
             for part in (transcript.text[a:b] for a, b in sentence_spans(quote.text, quote.start))
         )
+    if kind == "change" and settings.change_word and not states_rise(quote.text):
+        return False
     return states(kind, quote.text)
 
 

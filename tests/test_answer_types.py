@@ -18,6 +18,7 @@ from qa.answer_types import (
     states_duration,
     states_figure,
     states_money,
+    states_rise,
     states_share,
 )
 from qa.answering import AnswerSettings, answer
@@ -255,6 +256,20 @@ def test_when_did_is_not_answered_by_a_turn_that_puts_it_ahead() -> None:
         in answer(qa, question, settings=AnswerSettings(past_when=False)).quotes[0].text
     )
     assert "thirteenth of May" in answer(qa, question).quotes[0].text
+
+
+def test_a_change_is_answered_by_a_quote_that_speaks_of_one() -> None:
+    assert states_rise("That is 35 million more than we approved.")
+    assert states_rise("a pay rise of 3.5 percent") and not states_rise("a grant of 3 million")
+    qa = _kelp(
+        "The overall salary agreement gives the city a grant of 3 million crowns for salary.",
+        "In the agreement staff get a rise of 3.5 percent.",
+    )
+    question = "What was the overall salary rise in the agreement?"
+    assert (
+        "grant" in answer(qa, question, settings=AnswerSettings(change_word=False)).quotes[0].text
+    )
+    assert "3.5 percent" in answer(qa, question).quotes[0].text
 
 
 NO_FIGURES = AnswerSettings(figures=False)
