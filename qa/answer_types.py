@@ -11,6 +11,7 @@ abstains when none does (`qa.answering`). Years and times of day are not figures
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 _I = re.IGNORECASE
@@ -224,9 +225,21 @@ def states(kind: str | None, text: str) -> bool:
 _WHEN_PAST = re.compile(r"^\W*(?:and\s+|so\s+)?when\s+(?:did|was|were|had)\b", _I)
 _SEASONS = r"spring|summer|autumn|fall|winter|year|month|week|weekend|quarter|season|term"
 _DAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-_MONTH_NAMES = (
-    r"january|february|march|april|may|june|july|august|september|october|november|december"
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
+_MONTH_NAMES = "|".join(_MONTHS)
 _FUTURE_TIME = re.compile(
     r"\b(?:next\s+(?:" + _SEASONS + "|" + _DAYS + "|" + _MONTH_NAMES + r")|in\s+the\s+coming\s+\w+"
     r"|later\s+this\s+(?:" + _SEASONS + r")|not\s+(?:yet|until)|(?:is|are)\s+due\s+to|"
@@ -238,6 +251,32 @@ _PAST_TIME = re.compile(
     r"(?:opened|started|began|launched|finished|ended|was|were|had)\b)",
     _I,
 )
+
+
+_RELATIVE_YEAR = {"last year": -1, "this year": 0, "next year": 1}
+
+
+def places_in(text: str, said: dt.date | None, since: dt.date, until: dt.date) -> bool:
+    """The text places what it says between `since` and `until`: a year of that span, or,
+    counted from the day `said`, "next year" (or "last"/"this") or a month's name whose
+    nearest occurrence falls in it ("in January", said in November 2024, is January 2025)."""
+    for year in re.findall(r"\b(?:1[89]|20)\d\d\b", text):
+        if since.year <= int(year) <= until.year:
+            return True
+    if said is None:
+        return False
+    low = text.lower()
+    for phrase, shift in _RELATIVE_YEAR.items():
+        if phrase in low and since.year <= said.year + shift <= until.year:
+            return True
+    # Capitalised only: "we may" is not May.
+    for month in re.findall(r"\b(?:" + _MONTH_NAMES + r")\b", text):
+        first_days = (
+            dt.date(y, _MONTHS.index(month) + 1, 1) for y in range(said.year - 1, said.year + 2)
+        )
+        if any(abs((d - said).days) <= 366 and since <= d <= until for d in first_days):
+            return True
+    return False
 
 
 def asks_when_past(question: str) -> bool:

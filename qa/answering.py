@@ -29,6 +29,7 @@ from qa.answer_types import (
     figure_focus,
     only_future,
     per_unit,
+    places_in,
     states,
     states_count,
     states_rise,
@@ -102,9 +103,8 @@ class AnswerSettings:
     # by its quote ("in 2021", "next year", "in January"), or the answer abstains.
     figure_period: bool = True
     past_when: bool = True  # "When did it open?" is not answered by a turn saying "next spring"
-    change_word: bool = (
-        True  # ... and a change ("a pay rise", "35 million more") by a quote that says one
-    )
+    # A change in money ("a pay rise", "35 million more") by a quote that says one changed.
+    change_word: bool = True
     about_overlap: bool = True  # "What did X say about Y?": only Y's words count in the overlap
     per_unit: bool = True  # ... and "per tonne" by a sentence with the figure and the unit
 
@@ -219,6 +219,7 @@ def answer(
         return Answer(question, [], True, closest, query.filters, dict(query.implied), note=note)
     relaxed: dict[str, Any] = {}
     undated = ""  # a figure was found, but none placed in the period asked for
+    figure = figure_focus(query.question)[0]  # the kind of figure asked for, if any
     if query.unnamed_text and not query.follow_up and not _supported(found.ranked, settings):
         # "What did Elena Marsh say about the seawall?" under her filter: without the name,
         # the words that are left find what she said about it.
@@ -238,7 +239,7 @@ def answer(
                 setattr(looser, key, {"speaker": speaker, "since": since_d, "until": until_d}[key])
             looser_found = _ranked(qa, looser, settings, reranker)
             period = {k: query.implied[k] for k in dropped if k in ("since", "until")}
-            if period and settings.figure_period and figure_focus(query.question)[0]:
+            if period and settings.figure_period and figure:
                 # "What was the revenue in 2021?" asked of a 2022 event: only a figure
                 # placed in 2021 answers it.
                 dated = _in_period(qa, looser_found.ranked, period, settings)
@@ -259,8 +260,7 @@ def answer(
     if not quotes and undated:
         notes.append(f"Nothing {undated} gives that figure.")
     elif not quotes and found.no_figure:
-        duration = figure_focus(query.question)[0] == "duration"
-        asked = "says how long" if duration else "gives the figure"
+        asked = "says how long" if figure == "duration" else "gives the figure"
         unit = per_unit(query.question) if settings.per_unit else None
         asked += f" per {unit}" if unit else ""
         notes.append(f"The closest passages are about this but none of them {asked}.")
@@ -333,24 +333,23 @@ def _gives_figure(
     kind: str,
     stems: set[str],
     settings: AnswerSettings,
-    units: set[str] = frozenset(),  # type: ignore[assignment]
+    units: frozenset[str] | set[str] = frozenset(),
 ) -> bool:
     """The quote this sentence would lead states the figure asked for (qa.answer_types): a
     sum for a money question, a number beside what is counted for "how many", else any;
     for a rate ("per tonne") a sentence that names the unit and states the figure."""
     transcript = qa.transcript(sentence.hit.passage.doc_id)
     quote = _widen(transcript, sentence, settings)
-    if units:
+    if units or (kind == "count" and stems):
         tokenize = _tokenizer()
-        parts = [transcript.text[a:b] for a, b in sentence_spans(quote.text, quote.start)]
-        if not any(units & set(tokenize(part)) and states(kind, part) for part in parts):
-            return False
-    if kind == "count" and stems:
-        tokenize = _tokenizer()
-        return any(
-            states_count(part) and bool(stems & set(tokenize(part)))
+        parts = [
+            (part, set(tokenize(part)))
             for part in (transcript.text[a:b] for a, b in sentence_spans(quote.text, quote.start))
-        )
+        ]
+        if units and not any(units & words and states(kind, part) for part, words in parts):
+            return False
+        if kind == "count" and stems:
+            return any(states_count(part) and bool(stems & words) for part, words in parts)
     if kind == "change" and settings.change_word and not states_rise(quote.text):
         return False
     return states(kind, quote.text)
@@ -372,12 +371,6 @@ def _supported(found: list[Candidate], settings: AnswerSettings) -> bool:
     return not logits or max(logits) >= settings.rerank_threshold
 
 
-_MONTHS = re.findall(
-    r"\w+", "January February March April May June July August September October November December"
-)
-_RELATIVE_YEAR = {"last year": -1, "this year": 0, "next year": 1}
-
-
 def _in_period(
     qa: Searchable, ranked: list[Candidate], period: dict[str, Any], settings: AnswerSettings
 ) -> list[Candidate]:
@@ -387,32 +380,16 @@ def _in_period(
     that event's figure, not the one asked for."""
     since = period.get("since") or dt.date.min
     until = period.get("until") or dt.date.max
-    out = []
-    for c in ranked:
-        quote = _widen(qa.transcript(c.hit.passage.doc_id), c, settings).text
-        said = c.hit.passage.date
-        if _names_period(quote, said, since, until):
-            out.append(c)
-    return out
-
-
-def _names_period(text: str, said: dt.date | None, since: dt.date, until: dt.date) -> bool:
-    for year in re.findall(r"\b(?:1[89]|20)\d\d\b", text):
-        if since.year <= int(year) <= until.year:
-            return True
-    if said is None:
-        return False
-    for phrase, shift in _RELATIVE_YEAR.items():
-        if phrase in text.lower() and since.year <= said.year + shift <= until.year:
-            return True
-    for month in re.findall(r"\b(?:" + "|".join(_MONTHS) + r")\b", text):
-        m = _MONTHS.index(month) + 1
-        # the month's nearest occurrence before or after the day it was said
-        for year in (said.year - 1, said.year, said.year + 1):
-            first = dt.date(year, m, 1)
-            if abs((first - said).days) <= 366 and since <= first <= until:
-                return True
-    return False
+    return [
+        c
+        for c in ranked
+        if places_in(
+            _widen(qa.transcript(c.hit.passage.doc_id), c, settings).text,
+            c.hit.passage.date,
+            since,
+            until,
+        )
+    ]
 
 
 def _relaxations(query: Query) -> list[tuple[str, ...]]:

@@ -182,22 +182,10 @@ def test_a_rate_is_answered_by_a_figure_in_its_unit() -> None:
     assert per_unit("What price per wet tonne does Kelpwork pay?") == "tonne"
     assert per_unit("How much did they pay per hectare for the farmland?") == "hectare"
     assert per_unit("What share, per cent, went by rail?") is None
-    qa = FakeQA(
-        [
-            make_transcript(
-                "kelp",
-                "Podcast",
-                dt.date(2022, 9, 14),
-                [
-                    (
-                        "Ines Okafor",
-                        "The price we pay our seaweed farmers went into the plan: about eight "
-                        "million of the price goes into the factory the farmers supply.",
-                    ),
-                    ("Ines Okafor", "Our farmers get 40 pounds a tonne, wet."),
-                ],
-            )
-        ]
+    qa = _kelp(
+        "The price we pay our seaweed farmers went into the plan: about eight "
+        "million of the price goes into the factory the farmers supply.",
+        "Our farmers get 40 pounds a tonne, wet.",
     )
     question = "What price per tonne do the seaweed farmers get?"
     assert "eight" in answer(qa, question, settings=NO_FIGURES).quotes[0].text

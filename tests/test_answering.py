@@ -357,9 +357,6 @@ def test_the_dense_searchs_best_passages_are_read_when_fusion_leaves_them_out() 
 def test_words_that_name_the_occasion_do_not_count_as_a_sentences_overlap() -> None:
     """ "Who at the vaccination launch talked about his wife?": every sentence of the launch
     shares "vaccination launch" with its title; only "wife" says which one answers."""
-    from qa.answering import candidates
-    from qa.query import understand
-
     launch = make_transcript(
         "launch",
         "Vaccination launch in Eastquay",
@@ -370,17 +367,18 @@ def test_words_that_name_the_occasion_do_not_count_as_a_sentences_overlap() -> N
         ],
     )
     qa = FakeQA([launch])
-    query = understand("Who at the vaccination launch in Eastquay talked about his wife?")
-    hits = [Hit(p, 1.0) for p in qa.passages]
-
-    def overlap(settings: AnswerSettings) -> dict[str, float]:
-        found = candidates(qa, query, hits, settings)
-        return {c.hit.passage.speaker or "": c.lexical for c in found}
-
-    plain = overlap(AnswerSettings(lexical_off_title=False))
+    question = "Who at the vaccination launch in Eastquay talked about his wife?"
+    plain = _overlaps(qa, question, AnswerSettings(lexical_off_title=False))
     assert plain["Ada Lind"] > plain["Albert Finch"]  # the occasion's words outweigh "wife"
-    off = overlap(AnswerSettings())
+    off = _overlaps(qa, question, AnswerSettings())
     assert off["Albert Finch"] > off["Ada Lind"] == 0.0
+
+
+def _overlaps(qa: FakeQA, question: str, settings: AnswerSettings) -> dict[str, float]:
+    """Each speaker's sentence overlap share (`Candidate.lexical`) with the question."""
+    query = understand(question)
+    hits = [Hit(p, 1.0) for p in qa.passages]
+    return {c.hit.passage.speaker or "": c.lexical for c in candidates(qa, query, hits, settings)}
 
 
 def test_who_was_asked_about_is_not_what_the_sentence_must_say() -> None:
@@ -399,13 +397,8 @@ def test_who_was_asked_about_is_not_what_the_sentence_must_say() -> None:
             )
         ]
     )
-
-    def overlaps(settings: AnswerSettings) -> dict[str, float]:
-        query = understand("What did Calder Water say about leaks?", None, None)
-        hits = qa.search(query.search_text)
-        return {c.hit.passage.speaker: c.lexical for c in candidates(qa, query, hits, settings)}
-
-    before = overlaps(AnswerSettings(about_overlap=False))
+    question = "What did Calder Water say about leaks?"
+    before = _overlaps(qa, question, AnswerSettings(about_overlap=False))
     assert before["Anjali Rowe"] > before["Peter Vance"] > 0
-    now = overlaps(AnswerSettings())
+    now = _overlaps(qa, question, AnswerSettings())
     assert now["Anjali Rowe"] == 0 and now["Peter Vance"] == 1
